@@ -1,0 +1,49 @@
+#pragma once
+// Decoding of Kubernetes objects from YAML (manifests) and JSON (the API's wire format), with the
+// validation the API server applies to the fields the data plane uses. Pure: no I/O.
+//
+// Every decoder reports a bad object as a DecodeError naming where it was (source, document,
+// kind/namespace/name, field) and goes on with the next object: one bad object never hides the
+// others. Kinds the data plane does not use are counted in `skipped` and otherwise ignored.
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "k8s/objects.h"
+
+namespace kdp::k8s {
+
+struct DecodeError {
+  std::string source;     // file path or "api"; may be empty
+  int document = -1;      // 0-based YAML document or List item index; -1 when not applicable
+  std::string kind;       // as written, when known
+  std::string namespace_;
+  std::string name;
+  std::string field;      // JSON path such as "spec.ports[0].port"; empty for whole-document errors
+  std::string message;
+
+  /// One line: `web.yaml[doc 1] Service default/web: spec.ports[0].port: must be ...`
+  std::string str() const;
+};
+
+struct DecodeResult {
+  std::vector<Object> objects;
+  std::vector<DecodeError> errors;
+  std::size_t skipped = 0;   // objects of kinds the data plane does not use
+  /// The text itself could not be read (YAML/JSON syntax, size limits): `objects` is empty and
+  /// `errors` says why. A manifests source keeps the file's previous objects in that case.
+  bool syntaxError = false;
+};
+
+/// A YAML stream: one or more documents, each an object or a `kind: List`.
+DecodeResult decodeYaml(std::string_view text, std::string_view source);
+
+/// JSON text: an object, or a List (`kind: List` or an API `<Kind>List` response).
+/// `itemKind` names the kind of List items that carry no `kind` field (API LIST responses).
+DecodeResult decodeJson(std::string_view text, std::string_view source,
+                        std::optional<Kind> itemKind = std::nullopt);
+
+}  // namespace kdp::k8s

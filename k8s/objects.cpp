@@ -1,0 +1,43 @@
+#include "k8s/objects.h"
+
+#include <array>
+
+namespace kdp::k8s {
+
+namespace {
+constexpr std::array<std::string_view, kKindCount> kKindNames = {
+    "Namespace", "Service", "EndpointSlice", "Ingress", "IngressClass", "Secret", "Pod", "Node"};
+static_assert(std::variant_size_v<Object> == kKindCount);
+}  // namespace
+
+std::string_view kindName(Kind kind) {
+  return kKindNames[static_cast<std::size_t>(kind)];
+}
+
+std::optional<Kind> kindFromName(std::string_view name) {
+  for (std::size_t i = 0; i < kKindNames.size(); ++i) {
+    if (kKindNames[i] == name) {
+      return static_cast<Kind>(i);
+    }
+  }
+  return std::nullopt;
+}
+
+std::string_view protocolName(Protocol p) {
+  switch (p) {
+    case Protocol::TCP: return "TCP";
+    case Protocol::UDP: return "UDP";
+    case Protocol::SCTP: return "SCTP";
+  }
+  return "TCP";
+}
+
+Kind kindOf(const Object& object) {
+  return static_cast<Kind>(object.index());
+}
+
+const ObjectMeta& metaOf(const Object& object) {
+  return std::visit([](const auto& o) -> const ObjectMeta& { return o.meta; }, object);
+}
+
+}  // namespace kdp::k8s

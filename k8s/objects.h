@@ -1,0 +1,290 @@
+#pragma once
+// The object model: typed values for the fields of Kubernetes objects that the data plane uses.
+// Decoders (k8s/decode.h) fill them with the API server's defaults applied, so that consumers
+// never deal with "absent" where the API defines a default. Plain values: no I/O, no Boost.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "common/ip.h"
+
+namespace kdp::k8s {
+
+using StringMap = std::map<std::string, std::string, std::less<>>;
+
+enum class Kind : std::uint8_t {
+  Namespace,
+  Service,
+  EndpointSlice,
+  Ingress,
+  IngressClass,
+  Secret,
+  Pod,
+  Node,
+};
+inline constexpr std::size_t kKindCount = 8;
+std::string_view kindName(Kind kind);  // "Service", ...
+std::optional<Kind> kindFromName(std::string_view name);
+
+enum class Protocol : std::uint8_t { TCP, UDP, SCTP };
+std::string_view protocolName(Protocol p);
+
+struct ObjectMeta {
+  std::string name;
+  std::string namespace_;  // "default" for namespaced kinds given without one; "" for cluster-scoped
+  std::string uid;
+  std::string resourceVersion;
+  std::string creationTimestamp;  // RFC 3339 as given; "" in a manifests directory
+  bool deleting = false;          // metadata.deletionTimestamp is set
+  StringMap labels;
+  StringMap annotations;
+
+  bool operator==(const ObjectMeta&) const = default;
+};
+
+/// targetPort and Ingress backend ports: a number or an IANA_SVC_NAME.
+struct PortRef {
+  std::int32_t number = 0;  // 0 when given by name
+  std::string name;
+
+  bool isName() const { return !name.empty(); }
+  bool operator==(const PortRef&) const = default;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Service (v1)
+
+enum class ServiceType : std::uint8_t { ClusterIP, NodePort, LoadBalancer, ExternalName };
+enum class TrafficPolicy : std::uint8_t { Cluster, Local };
+enum class IpFamilyPolicy : std::uint8_t { SingleStack, PreferDualStack, RequireDualStack };
+enum class SessionAffinity : std::uint8_t { None, ClientIP };
+enum class LoadBalancerIpMode : std::uint8_t { VIP, Proxy };
+
+struct ServicePort {
+  std::string name;
+  Protocol protocol = Protocol::TCP;
+  std::int32_t port = 0;
+  PortRef targetPort;           // defaults to `port`
+  std::int32_t nodePort = 0;    // 0: none allocated
+  std::string appProtocol;
+
+  bool operator==(const ServicePort&) const = default;
+};
+
+struct LoadBalancerIngress {
+  std::optional<IpAddr> ip;
+  std::string hostname;
+  LoadBalancerIpMode ipMode = LoadBalancerIpMode::VIP;  // the API's default when ip is set
+
+  bool operator==(const LoadBalancerIngress&) const = default;
+};
+
+struct Service {
+  ObjectMeta meta;
+  ServiceType type = ServiceType::ClusterIP;
+  bool headless = false;                 // clusterIP: None
+  std::vector<IpAddr> clusterIPs;        // primary first; empty when headless or not allocated
+  std::vector<IpFamily> ipFamilies;      // from the spec, else from clusterIPs
+  IpFamilyPolicy ipFamilyPolicy = IpFamilyPolicy::SingleStack;
+  std::vector<ServicePort> ports;
+  bool hasSelector = false;              // selector given (possibly empty map)
+  StringMap selector;
+  std::vector<IpAddr> externalIPs;
+  std::string externalName;              // type ExternalName only
+  TrafficPolicy externalTrafficPolicy = TrafficPolicy::Cluster;
+  TrafficPolicy internalTrafficPolicy = TrafficPolicy::Cluster;
+  SessionAffinity sessionAffinity = SessionAffinity::None;
+  std::int32_t sessionAffinityTimeoutSeconds = 10800;  // the API default for ClientIP
+  std::vector<Cidr> loadBalancerSourceRanges;
+  std::vector<LoadBalancerIngress> loadBalancerIngress;  // status.loadBalancer.ingress
+  std::int32_t healthCheckNodePort = 0;
+  bool publishNotReadyAddresses = false;
+
+  bool operator==(const Service&) const = default;
+};
+
+// ---------------------------------------------------------------------------------------------
+// EndpointSlice (discovery.k8s.io/v1)
+
+enum class AddressType : std::uint8_t { IPv4, IPv6, FQDN };
+
+/// With the API's reading of absent fields: ready absent = true; serving absent = ready;
+/// terminating absent = false.
+struct EndpointConditions {
+  bool ready = true;
+  bool serving = true;
+  bool terminating = false;
+
+  bool operator==(const EndpointConditions&) const = default;
+};
+
+struct Endpoint {
+  std::vector<IpAddr> addresses;          // addressType IPv4/IPv6
+  std::vector<std::string> fqdnAddresses; // addressType FQDN (deprecated; kept, not used)
+  EndpointConditions conditions;
+  std::string hostname;
+  std::string nodeName;
+  std::string zone;
+  std::vector<std::string> hintsForZones;
+  std::vector<std::string> hintsForNodes;
+  std::string targetPodName;              // targetRef kind Pod: name, for DNS/debugging
+
+  bool operator==(const Endpoint&) const = default;
+};
+
+struct EndpointPort {
+  std::string name;                  // "" = unnamed
+  Protocol protocol = Protocol::TCP;
+  std::optional<std::int32_t> port;  // absent: "all ports" per the API; unusable for the proxy
+  std::string appProtocol;
+
+  bool operator==(const EndpointPort&) const = default;
+};
+
+inline constexpr std::string_view kServiceNameLabel = "kubernetes.io/service-name";
+
+struct EndpointSlice {
+  ObjectMeta meta;
+  AddressType addressType = AddressType::IPv4;
+  std::vector<Endpoint> endpoints;
+  std::vector<EndpointPort> ports;
+  std::string serviceName;  // label kubernetes.io/service-name; "" when absent
+
+  bool operator==(const EndpointSlice&) const = default;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Ingress and IngressClass (networking.k8s.io/v1)
+
+enum class PathType : std::uint8_t { Exact, Prefix, ImplementationSpecific };
+
+struct IngressBackend {
+  // Exactly one of service or resource is set (validated).
+  std::string serviceName;
+  PortRef servicePort;
+  bool isResource = false;
+  std::string resourceApiGroup, resourceKind, resourceName;
+
+  bool operator==(const IngressBackend&) const = default;
+};
+
+struct IngressPath {
+  std::string path;  // "" allowed only for ImplementationSpecific
+  PathType pathType = PathType::Prefix;
+  IngressBackend backend;
+
+  bool operator==(const IngressPath&) const = default;
+};
+
+struct IngressRule {
+  std::string host;  // "" = all hosts; may start with "*."
+  std::vector<IngressPath> paths;
+
+  bool operator==(const IngressRule&) const = default;
+};
+
+struct IngressTls {
+  std::vector<std::string> hosts;
+  std::string secretName;
+
+  bool operator==(const IngressTls&) const = default;
+};
+
+inline constexpr std::string_view kIngressClassAnnotation = "kubernetes.io/ingress.class";
+inline constexpr std::string_view kDefaultClassAnnotation =
+    "ingressclass.kubernetes.io/is-default-class";
+
+struct Ingress {
+  ObjectMeta meta;
+  std::optional<std::string> ingressClassName;  // spec.ingressClassName
+  std::optional<IngressBackend> defaultBackend;
+  std::vector<IngressRule> rules;
+  std::vector<IngressTls> tls;
+  std::vector<LoadBalancerIngress> loadBalancerIngress;  // status
+
+  bool operator==(const Ingress&) const = default;
+};
+
+struct IngressClass {
+  ObjectMeta meta;
+  std::string controller;
+  bool isDefault = false;  // annotation ingressclass.kubernetes.io/is-default-class: "true"
+
+  bool operator==(const IngressClass&) const = default;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Secret, Pod, Node, Namespace (v1)
+
+inline constexpr std::string_view kTlsSecretType = "kubernetes.io/tls";
+
+struct Secret {
+  ObjectMeta meta;
+  std::string type = "Opaque";
+  StringMap data;  // base64-decoded bytes; stringData merged over data as the API does
+
+  bool operator==(const Secret&) const = default;
+};
+
+struct ContainerPort {
+  std::string name;
+  std::int32_t containerPort = 0;
+  Protocol protocol = Protocol::TCP;
+
+  bool operator==(const ContainerPort&) const = default;
+};
+
+struct Pod {
+  ObjectMeta meta;
+  std::string nodeName;
+  std::string hostname;
+  std::string subdomain;
+  bool hostNetwork = false;
+  std::vector<ContainerPort> ports;  // of all containers, in order
+  std::string phase;                 // status.phase; "" when absent
+  std::vector<IpAddr> podIPs;        // status.podIPs, else status.podIP
+  std::optional<bool> ready;         // status condition Ready; absent when not reported
+
+  bool operator==(const Pod&) const = default;
+};
+
+struct NodeAddress {
+  std::string type;  // InternalIP, ExternalIP, Hostname, ...
+  std::string address;
+
+  bool operator==(const NodeAddress&) const = default;
+};
+
+inline constexpr std::string_view kZoneLabel = "topology.kubernetes.io/zone";
+
+struct Node {
+  ObjectMeta meta;
+  std::vector<NodeAddress> addresses;
+
+  bool operator==(const Node&) const = default;
+};
+
+struct Namespace {
+  ObjectMeta meta;
+
+  bool operator==(const Namespace&) const = default;
+};
+
+/// Any object the data plane uses. The alternative index equals static_cast<size_t>(Kind).
+using Object = std::variant<Namespace, Service, EndpointSlice, Ingress, IngressClass, Secret, Pod,
+                            Node>;
+
+Kind kindOf(const Object& object);
+const ObjectMeta& metaOf(const Object& object);
+
+/// True for kinds that live in a namespace.
+constexpr bool isNamespaced(Kind kind) {
+  return kind != Kind::Namespace && kind != Kind::Node && kind != Kind::IngressClass;
+}
+
+}  // namespace kdp::k8s
