@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -95,8 +96,11 @@ struct Update {
 /// Writes for one atomic store version: upserts and removals, applied in order.
 class Batch {
  public:
-  void upsert(Object object) { ops_.push_back(Op{std::move(object), {}, {}}); }
-  void remove(Kind kind, std::string key) { ops_.push_back(Op{std::nullopt, kind, std::move(key)}); }
+  void upsert(Object object) { ops_.push_back(Op{std::move(object), Kind::Namespace, {}, {}}); }
+  /// Removes kind namespace/name (namespace ignored for cluster-scoped kinds).
+  void remove(Kind kind, std::string ns, std::string name) {
+    ops_.push_back(Op{std::nullopt, kind, std::move(ns), std::move(name)});
+  }
   bool empty() const { return ops_.empty(); }
   std::size_t size() const { return ops_.size(); }
 
@@ -105,7 +109,8 @@ class Batch {
   struct Op {
     std::optional<Object> object;  // set: upsert
     Kind kind;                     // removal
-    std::string key;
+    std::string ns;
+    std::string name;
   };
   std::vector<Op> ops_;
 };
@@ -127,7 +132,9 @@ class Subscription {
 
  private:
   friend class Store;
-  void deliver(const std::shared_ptr<const Snapshot>& snapshot, const Changes& changes);
+  /// Returns the waker to call once the store's lock is released (empty: none).
+  std::function<void()> deliver(const std::shared_ptr<const Snapshot>& snapshot,
+                                const Changes& changes);
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -152,7 +159,8 @@ class Store {
   std::shared_ptr<const Snapshot> snapshot() const;
 
   /// Applies a batch as one version. An upsert equal to the stored object and a removal of an
-  /// absent key change nothing; a batch that changes nothing publishes nothing. Any thread.
+  /// absent object change nothing; an EndpointSlice whose service-name label changed moves to its
+  /// new key (both keys are reported changed); a batch that changes nothing publishes nothing. Any thread.
   /// Returns the number of keys that changed.
   std::size_t apply(Batch&& batch);
 
@@ -167,12 +175,15 @@ class Store {
   StoreStats stats() const;
 
  private:
-  void publish(const Changes& changes);  // mu_ held
+  std::vector<std::function<void()>> publishLocked(const Changes& changes);
 
   mutable std::mutex mu_;
   Snapshot working_;
   std::shared_ptr<const Snapshot> current_;
   std::map<std::string, std::size_t, std::less<>> namespaceRefs_;
+  // "namespace/name" of each EndpointSlice → its store key, which also holds the Service name
+  // and so moves when the slice's service-name label changes.
+  std::map<std::string, std::string, std::less<>> sliceKeys_;
   std::vector<std::weak_ptr<Subscription>> subscribers_;
   StoreStats stats_;
 };
