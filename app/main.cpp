@@ -1,1 +1,191 @@
-int main() { return 0; }
+// kube-dataplane: parse the command line, set up logging, load the source into the store, serve
+// metrics, and run the components. Every failure ends in one line on stderr and an exit code;
+// nothing escapes main.
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <iostream>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "app/cli.h"
+#include "app/logging.h"
+#include "app/metrics_server.h"
+#include "app/summary.h"
+#include "common/metrics.h"
+#include "k8s/manifests_source.h"
+#include "k8s/source.h"
+#include "k8s/store.h"
+
+namespace {
+
+using kdp::app::Command;
+using kdp::app::Options;
+namespace k8s = kdp::k8s;
+namespace metrics = kdp::metrics;
+
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = kdp::app::kUsageExitCode;
+
+int failWith(const std::string& message, int code) {
+  std::fprintf(stderr, "kube-dataplane: %s\n", message.c_str());
+  return code;
+}
+
+/// The store's figures as metrics, read from the newest snapshot at scrape time.
+std::vector<metrics::CollectorHandle> registerStoreMetrics(metrics::Registry& registry,
+                                                           const k8s::Store& store,
+                                                           const k8s::Source& source) {
+  std::vector<metrics::CollectorHandle> handles;
+  handles.push_back(registry.addCollector(
+      "kube_dataplane_store_objects", "Objects in the store, by kind.", metrics::Type::Gauge,
+      [&store](std::vector<metrics::Sample>& out) {
+        const auto snap = store.snapshot();
+        for (std::size_t k = 0; k < k8s::kKindCount; ++k) {
+          const auto kind = static_cast<k8s::Kind>(k);
+          out.push_back({{{"kind", std::string(k8s::kindName(kind))}},
+                         static_cast<double>(snap->count(kind))});
+        }
+      }));
+  handles.push_back(registry.addCollector(
+      "kube_dataplane_store_version", "Version of the newest store snapshot.",
+      metrics::Type::Gauge,
+      [&store] { return static_cast<double>(store.snapshot()->version); }));
+  handles.push_back(registry.addCollector(
+      "kube_dataplane_store_last_change_timestamp_seconds",
+      "When the store last changed, seconds since the epoch.", metrics::Type::Gauge,
+      [&store] { return store.snapshot()->lastChangeTime; }));
+  handles.push_back(registry.addCollector(
+      "kube_dataplane_store_batches_total", "Non-empty batches applied to the store.",
+      metrics::Type::Counter, [&store] { return static_cast<double>(store.stats().batches); }));
+  handles.push_back(registry.addCollector(
+      "kube_dataplane_decode_errors_total", "Objects or files the source refused.",
+      metrics::Type::Counter,
+      [&source] { return static_cast<double>(source.stats().decodeErrors); }));
+  return handles;
+}
+
+/// Blocks SIGINT and SIGTERM in this thread and every thread started after it, so that they are
+/// taken only by waitForStopSignal().
+sigset_t blockStopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  if (pthread_sigmask(SIG_BLOCK, &set, nullptr) != 0) {
+    throw std::runtime_error("pthread_sigmask failed");
+  }
+  return set;
+}
+
+int waitForStopSignal(const sigset_t& set) {
+  int sig = 0;
+  // sigwait fails only for an invalid set: treat that as a stop rather than spin.
+  return sigwait(&set, &sig) == 0 ? sig : SIGTERM;
+}
+
+int runMain(const Options& options) {
+  auto log = kdp::app::logger("app");
+
+  if (!options.source.kubeconfig.empty() || options.source.manifestsDir.empty()) {
+    return failWith("the Kubernetes API source is not built yet (use --manifests DIR)",
+                    kExitUsage);
+  }
+  if (options.command != Command::Run) {
+    return failWith("the " + std::string(kdp::app::commandName(options.command)) +
+                        " component is not built yet",
+                    kExitUsage);
+  }
+
+  k8s::Store store;
+  auto source = k8s::makeManifestsSource(options.source.manifestsDir);
+
+  if (options.dryRun) {
+    try {
+      source->start(store);
+    } catch (const std::runtime_error& e) {
+      return failWith(e.what(), kExitFailure);
+    }
+    source->stop();
+    const auto stats = source->stats();
+    std::string out = kdp::app::summarize(*store.snapshot());
+    out += "\nfiles=" + std::to_string(stats.files) +
+           " decodeErrors=" + std::to_string(stats.decodeErrors) +
+           " skippedObjects=" + std::to_string(stats.skippedObjects) + "\n";
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    std::fflush(stdout);
+    return 0;
+  }
+
+  // Before any thread starts, so that every thread inherits the mask.
+  const sigset_t stopSignals = blockStopSignals();
+
+  auto& registry = metrics::defaultRegistry();
+  metrics::registerProcessMetrics(registry);
+  const auto storeMetrics = registerStoreMetrics(registry, store, *source);
+
+  std::unique_ptr<kdp::app::MetricsServer> server;
+  if (options.metrics) {
+    server = std::make_unique<kdp::app::MetricsServer>(
+        registry, [&store] { return store.snapshot()->synced; });
+    try {
+      server->start(*options.metrics);
+    } catch (const std::runtime_error& e) {
+      return failWith(e.what(), kExitFailure);
+    }
+  }
+
+  try {
+    source->start(store);
+  } catch (const std::runtime_error& e) {
+    return failWith(e.what(), kExitFailure);
+  }
+  {
+    const auto snap = store.snapshot();
+    const auto stats = source->stats();
+    SPDLOG_LOGGER_INFO(log,
+                       "loaded version={} services={} endpointslices={} ingresses={} secrets={} "
+                       "files={} decode_errors={}",
+                       snap->version, snap->count(k8s::Kind::Service),
+                       snap->count(k8s::Kind::EndpointSlice), snap->count(k8s::Kind::Ingress),
+                       snap->count(k8s::Kind::Secret), stats.files, stats.decodeErrors);
+  }
+
+  const int sig = waitForStopSignal(stopSignals);
+  SPDLOG_LOGGER_INFO(log, "stopping signal={}", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  if (server) {
+    server->stop();
+  }
+  source->stop();
+  SPDLOG_LOGGER_INFO(log, "stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    auto parsed = kdp::app::parseCommandLine(argc, argv);
+    if (auto* exit = std::get_if<kdp::app::CliExit>(&parsed)) {
+      std::fputs(exit->out.c_str(), stdout);
+      std::fputs(exit->err.c_str(), stderr);
+      return exit->code;
+    }
+    const auto& options = std::get<Options>(parsed);
+    kdp::app::setupLogging(options.logLevel, options.logFormat);
+    // A peer closing a socket must not kill the process; writes report EPIPE instead.
+    std::signal(SIGPIPE, SIG_IGN);
+    return runMain(options);
+  } catch (const std::exception& e) {
+    return failWith(e.what(), kExitFailure);
+  } catch (...) {
+    return failWith("unexpected error", kExitFailure);
+  }
+}

@@ -1,0 +1,71 @@
+#include "app/address.h"
+
+#include <charconv>
+
+namespace kdp::app {
+
+namespace {
+
+std::optional<std::uint16_t> parsePort(std::string_view s) {
+  if (s.empty() || s.size() > 5 || (s.size() > 1 && s[0] == '0')) {
+    return std::nullopt;
+  }
+  unsigned v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || p != s.data() + s.size() || v > 65535) {
+    return std::nullopt;
+  }
+  return static_cast<std::uint16_t>(v);
+}
+
+}  // namespace
+
+std::string HostPort::str() const {
+  std::string host = ip.isV6() ? "[" + ip.str() + "]" : ip.str();
+  return host + ":" + std::to_string(port);
+}
+
+std::optional<HostPort> parseHostPort(std::string_view text,
+                                      std::optional<std::uint16_t> defaultPort) {
+  std::string_view host;
+  std::optional<std::uint16_t> port;
+  if (text.starts_with('[')) {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos) {
+      return std::nullopt;
+    }
+    host = text.substr(1, close - 1);
+    const auto rest = text.substr(close + 1);
+    if (rest.empty()) {
+      port = defaultPort;
+    } else if (rest[0] == ':') {
+      port = parsePort(rest.substr(1));
+    } else {
+      return std::nullopt;
+    }
+    // Brackets hold IPv6 only.
+    if (host.find(':') == std::string_view::npos) {
+      return std::nullopt;
+    }
+  } else if (const auto colon = text.find(':'); colon == std::string_view::npos) {
+    host = text;
+    port = defaultPort;
+  } else if (text.find(':', colon + 1) == std::string_view::npos) {
+    host = text.substr(0, colon);
+    port = parsePort(text.substr(colon + 1));
+    if (host.empty()) {
+      return std::nullopt;
+    }
+  } else {
+    // Bare IPv6: a port can only follow brackets.
+    host = text;
+    port = defaultPort;
+  }
+  auto ip = IpAddr::parse(host);
+  if (!ip || !port) {
+    return std::nullopt;
+  }
+  return HostPort{*ip, *port};
+}
+
+}  // namespace kdp::app
