@@ -14,66 +14,28 @@
 #include <variant>
 #include <vector>
 
-#include "app/address.h"
-#include "app/log_options.h"
+#include "common/host_port.h"
+#include "common/log_options.h"
 #include "common/ip.h"
+#include "dns/options.h"
+#include "ingress/options.h"
+#include "proxy/options.h"
 
 namespace kdp::app {
 
 enum class Command : std::uint8_t { Proxy, Dns, Ingress, Run };
 
-/// What the proxy does: keep syncing, print the ruleset, sync once, or delete its tables.
-enum class ProxyMode : std::uint8_t { Sync, DryRun, Once, Cleanup };
-
-/// DNS pod records (`--pods`): as CoreDNS's kubernetes plugin `pods` option.
-enum class PodsMode : std::uint8_t { Insecure, Verified, Disabled };
+using dns::DnsOptions;
+using dns::PodsMode;
+using ingress::AccessLog;
+using ingress::IngressOptions;
+using proxy::ProxyMode;
+using proxy::ProxyOptions;
 
 struct SourceOptions {
   std::string manifestsDir;  // --manifests DIR
   std::string kubeconfig;    // --kubeconfig FILE
   // Both empty: in-cluster configuration.
-};
-
-struct ProxyOptions {
-  std::string nodeName;                 // --node-name (required by `proxy` unless --cleanup)
-  std::vector<IpAddr> nodeIPs;          // --node-ip IP[,IP6]: at most one per family
-  std::vector<Cidr> clusterCIDRs;       // --cluster-cidr CIDR[,CIDR6]: at most one per family
-  std::vector<Cidr> serviceCIDRs;       // --service-cidr CIDR[,CIDR6]: at most one per family
-  std::vector<Cidr> nodePortAddresses;  // --nodeport-addresses CIDR,...: empty = all addresses
-  bool masqueradeAll = false;           // --masquerade-all
-  ProxyMode mode = ProxyMode::Sync;     // --dry-run | --once | --cleanup
-};
-
-struct DnsOptions {
-  std::vector<HostPort> listen;           // --listen ADDR:PORT, repeatable (required by `dns`)
-  std::string clusterDomain = "cluster.local";  // lower case, no trailing dot
-  std::vector<HostPort> upstreams;        // --upstream ADDR[:PORT] (port 53); empty = resolv.conf
-  std::uint32_t ttl = 30;                 // --ttl, 0-3600
-  PodsMode pods = PodsMode::Insecure;     // --pods
-  unsigned threads = 0;                   // --threads, 0 = one per CPU
-  std::size_t cacheSize = 10000;          // --cache-size entries, 0 = no cache
-  bool autopath = false;                  // --autopath
-};
-
-struct AccessLog {
-  enum class Kind : std::uint8_t { Stdout, Off, File };
-  Kind kind = Kind::Stdout;
-  std::string path;  // Kind::File
-  bool operator==(const AccessLog&) const = default;
-};
-
-struct IngressOptions {
-  std::optional<HostPort> http;            // --http ADDR:PORT (required by `ingress`)
-  std::optional<HostPort> https;           // --https ADDR:PORT (required by `ingress`)
-  std::string ingressClass = "kube-dataplane";  // --ingress-class
-  unsigned threads = 0;                    // --threads, 0 = one per CPU
-  std::optional<IpAddr> publishAddress;    // --publish-address IP
-  std::string publishServiceNamespace;     // --publish-service NS/NAME
-  std::string publishServiceName;
-  AccessLog accessLog;                     // --access-log stdout|off|FILE
-  std::string defaultCert;                 // --default-cert FILE (with --default-key)
-  std::string defaultKey;                  // --default-key FILE (with --default-cert)
-  std::uint64_t maxBodySize = 1 << 20;     // --max-body-size BYTES[k|m|g], 0 = no limit
 };
 
 struct Options {

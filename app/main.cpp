@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -16,7 +17,8 @@
 #include <vector>
 
 #include "app/cli.h"
-#include "app/logging.h"
+#include "app/components.h"
+#include "common/logging.h"
 #include "app/metrics_server.h"
 #include "app/summary.h"
 #include "common/metrics.h"
@@ -92,16 +94,19 @@ int waitForStopSignal(const sigset_t& set) {
 }
 
 int runMain(const Options& options) {
-  auto log = kdp::app::logger("app");
+  auto log = kdp::logger("app");
 
   if (!options.source.kubeconfig.empty() || options.source.manifestsDir.empty()) {
     return failWith("the Kubernetes API source is not built yet (use --manifests DIR)",
                     kExitUsage);
   }
-  if (options.command != Command::Run) {
-    return failWith("the " + std::string(kdp::app::commandName(options.command)) +
-                        " component is not built yet",
-                    kExitUsage);
+  std::vector<std::unique_ptr<kdp::Component>> components;
+  try {
+    components = kdp::app::makeComponents(options);
+  } catch (const kdp::app::NotBuilt& e) {
+    return failWith(e.what(), kExitUsage);
+  } catch (const std::runtime_error& e) {
+    return failWith(e.what(), kExitFailure);
   }
 
   k8s::Store store;
@@ -134,7 +139,11 @@ int runMain(const Options& options) {
   std::unique_ptr<kdp::app::MetricsServer> server;
   if (options.metrics) {
     server = std::make_unique<kdp::app::MetricsServer>(
-        registry, [&store] { return store.snapshot()->synced; });
+        registry, [&store, &components] {
+          return store.snapshot()->synced &&
+                 std::all_of(components.begin(), components.end(),
+                             [](const auto& c) { return c->ready(); });
+        });
     try {
       server->start(*options.metrics);
     } catch (const std::runtime_error& e) {
@@ -158,12 +167,27 @@ int runMain(const Options& options) {
                        snap->count(k8s::Kind::Secret), stats.files, stats.decodeErrors);
   }
 
+  auto stopAll = [&] {
+    for (auto it = components.rbegin(); it != components.rend(); ++it) {
+      (*it)->stop();
+    }
+    if (server) {
+      server->stop();
+    }
+    source->stop();
+  };
+  for (auto& component : components) {
+    try {
+      component->start(store);
+    } catch (const std::runtime_error& e) {
+      stopAll();
+      return failWith(std::string(component->name()) + ": " + e.what(), kExitFailure);
+    }
+  }
+
   const int sig = waitForStopSignal(stopSignals);
   SPDLOG_LOGGER_INFO(log, "stopping signal={}", sig == SIGINT ? "SIGINT" : "SIGTERM");
-  if (server) {
-    server->stop();
-  }
-  source->stop();
+  stopAll();
   SPDLOG_LOGGER_INFO(log, "stopped");
   return 0;
 }
@@ -179,7 +203,7 @@ int main(int argc, char** argv) {
       return exit->code;
     }
     const auto& options = std::get<Options>(parsed);
-    kdp::app::setupLogging(options.logLevel, options.logFormat);
+    kdp::setupLogging(options.logLevel, options.logFormat);
     // A peer closing a socket must not kill the process; writes report EPIPE instead.
     std::signal(SIGPIPE, SIG_IGN);
     return runMain(options);

@@ -26,7 +26,7 @@
 #include <string>
 #include <thread>
 
-#include "app/logging.h"
+#include "common/logging.h"
 #include "common/metrics.h"
 
 namespace kdp::app {

@@ -15,7 +15,7 @@
 #include <functional>
 #include <memory>
 
-#include "app/address.h"
+#include "common/host_port.h"
 
 namespace kdp::metrics {
 class Registry;

@@ -62,8 +62,8 @@ TEST_CASE("cli: proxy flags", "[cli]") {
   CHECK(o.proxy.masqueradeAll);
   CHECK(o.proxy.mode == kdp::app::ProxyMode::DryRun);
   CHECK_FALSE(o.metrics);
-  CHECK(o.logLevel == kdp::app::LogLevel::Info);
-  CHECK(o.logFormat == kdp::app::LogFormat::Text);
+  CHECK(o.logLevel == kdp::LogLevel::Info);
+  CHECK(o.logFormat == kdp::LogFormat::Text);
 }
 
 TEST_CASE("cli: repeatable flags take several values, comma-separated or given again", "[cli]") {
@@ -114,8 +114,8 @@ TEST_CASE("cli: dns flags and defaults", "[cli]") {
   CHECK(e.dns.autopath);
   REQUIRE(e.metrics);
   CHECK(e.metrics->str() == "[::1]:9090");
-  CHECK(e.logLevel == kdp::app::LogLevel::Debug);
-  CHECK(e.logFormat == kdp::app::LogFormat::Json);
+  CHECK(e.logLevel == kdp::LogLevel::Debug);
+  CHECK(e.logFormat == kdp::LogFormat::Json);
 }
 
 TEST_CASE("cli: ingress flags and defaults", "[cli]") {

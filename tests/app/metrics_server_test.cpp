@@ -19,7 +19,7 @@
 
 using kdp::Fd;
 using kdp::IpAddr;
-using kdp::app::HostPort;
+using kdp::HostPort;
 using kdp::app::MetricsServer;
 
 namespace {

@@ -1,4 +1,4 @@
-#include "app/logging.h"
+#include "common/logging.h"
 
 #include <spdlog/sinks/ostream_sink.h>
 
@@ -8,8 +8,8 @@
 #include <sstream>
 #include <string>
 
-using kdp::app::LogFormat;
-using kdp::app::LogLevel;
+using kdp::LogFormat;
+using kdp::LogLevel;
 
 namespace {
 
@@ -20,7 +20,7 @@ std::string formatted(LogFormat format, spdlog::level::level_enum level, std::st
                       std::string_view text) {
   const spdlog::details::log_msg msg(kTime, spdlog::source_loc{}, name, level, text);
   spdlog::memory_buf_t buf;
-  kdp::app::makeFormatter(format)->format(msg, buf);
+  kdp::makeFormatter(format)->format(msg, buf);
   return fmt::to_string(buf);
 }
 
@@ -28,9 +28,9 @@ std::string formatted(LogFormat format, spdlog::level::level_enum level, std::st
 class CapturedLogs {
  public:
   CapturedLogs(LogLevel level, LogFormat format) {
-    kdp::app::setupLogging(level, format, std::make_shared<spdlog::sinks::ostream_sink_mt>(out_));
+    kdp::setupLogging(level, format, std::make_shared<spdlog::sinks::ostream_sink_mt>(out_));
   }
-  ~CapturedLogs() { kdp::app::setupLogging(LogLevel::Info, LogFormat::Text); }
+  ~CapturedLogs() { kdp::setupLogging(LogLevel::Info, LogFormat::Text); }
   std::string text() const { return out_.str(); }
 
  private:
@@ -72,14 +72,14 @@ TEST_CASE("logging: text format", "[logging]") {
 
 TEST_CASE("logging: setup creates the named loggers with the level and format", "[logging]") {
   CapturedLogs logs(LogLevel::Warn, LogFormat::Json);
-  for (auto name : kdp::app::kLoggerNames) {
+  for (auto name : kdp::kLoggerNames) {
     CHECK(spdlog::get(std::string(name)) != nullptr);
   }
-  auto dns = kdp::app::logger("dns");
-  CHECK(dns == kdp::app::logger("dns"));
+  auto dns = kdp::logger("dns");
+  CHECK(dns == kdp::logger("dns"));
   SPDLOG_LOGGER_INFO(dns, "hidden by level");
   SPDLOG_LOGGER_WARN(dns, "upstream timeout server={}", "10.0.0.1:53");
-  auto custom = kdp::app::logger("custom");  // made on first use, same sink and level
+  auto custom = kdp::logger("custom");  // made on first use, same sink and level
   SPDLOG_LOGGER_ERROR(custom, "x");
   const auto text = logs.text();
   CHECK(text.find("hidden") == std::string::npos);
@@ -90,7 +90,7 @@ TEST_CASE("logging: setup creates the named loggers with the level and format", 
 }
 
 TEST_CASE("logging: rate limiter admits N per second per site", "[logging]") {
-  kdp::app::RateLimiter rl(3);
+  kdp::RateLimiter rl(3);
   const auto t0 = std::chrono::steady_clock::time_point(std::chrono::seconds(1000));
   int admitted = 0;
   for (int i = 0; i < 10; ++i) {
@@ -105,7 +105,7 @@ TEST_CASE("logging: rate limiter admits N per second per site", "[logging]") {
 
 TEST_CASE("logging: KDP_LOG_RATE_LIMITED drops the excess and says how many", "[logging]") {
   CapturedLogs logs(LogLevel::Info, LogFormat::Text);
-  auto log = kdp::app::logger("proxy");
+  auto log = kdp::logger("proxy");
   for (int i = 0; i < 100; ++i) {
     KDP_LOG_RATE_LIMITED(log, spdlog::level::warn, 5, "send failed i={}", i);
   }

@@ -3,7 +3,7 @@
 // writing to one stderr sink, as text or as one JSON object per line. Messages are a fixed text
 // plus k=v fields (STYLE.md 13):
 //
-//   SPDLOG_LOGGER_WARN(kdp::app::logger("dns"), "upstream timeout server={} id={}", addr, id);
+//   SPDLOG_LOGGER_WARN(kdp::logger("dns"), "upstream timeout server={} id={}", addr, id);
 //
 // Hot paths log through KDP_LOG_RATE_LIMITED (at most N lines per second per call site).
 
@@ -15,9 +15,9 @@
 #include <memory>
 #include <string_view>
 
-#include "app/log_options.h"
+#include "common/log_options.h"
 
-namespace kdp::app {
+namespace kdp {
 
 /// The names of the loggers setupLogging() creates.
 inline constexpr std::string_view kLoggerNames[] = {"proxy", "nft", "dns",  "ingress",
@@ -61,13 +61,13 @@ class RateLimiter {
   std::atomic<std::uint64_t> suppressed_{0};
 };
 
-}  // namespace kdp::app
+}  // namespace kdp
 
 /// Logs like SPDLOG_LOGGER_CALL at most `perSecond` times per second from this call site; when
 /// lines were dropped, the next admitted one is preceded by a line saying how many.
 #define KDP_LOG_RATE_LIMITED(log, lvl, perSecond, ...)                                          \
   do {                                                                                          \
-    static ::kdp::app::RateLimiter kdpRateLimiter_(perSecond);                                  \
+    static ::kdp::RateLimiter kdpRateLimiter_(perSecond);                                  \
     if ((log)->should_log(lvl) && kdpRateLimiter_.allow()) {                                    \
       if (const auto kdpDropped_ = kdpRateLimiter_.takeSuppressed(); kdpDropped_ != 0) {        \
         SPDLOG_LOGGER_CALL(log, lvl, "rate-limited log lines dropped count={}", kdpDropped_);   \

@@ -1,4 +1,4 @@
-#include "app/logging.h"
+#include "common/logging.h"
 
 #include <spdlog/sinks/stdout_sinks.h>
 
@@ -6,7 +6,7 @@
 #include <mutex>
 #include <string>
 
-namespace kdp::app {
+namespace kdp {
 
 namespace {
 
@@ -234,4 +234,4 @@ bool RateLimiter::allow(std::chrono::steady_clock::time_point now) noexcept {
   return false;
 }
 
-}  // namespace kdp::app
+}  // namespace kdp

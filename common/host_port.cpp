@@ -1,8 +1,8 @@
-#include "app/address.h"
+#include "common/host_port.h"
 
 #include <charconv>
 
-namespace kdp::app {
+namespace kdp {
 
 namespace {
 
@@ -68,4 +68,4 @@ std::optional<HostPort> parseHostPort(std::string_view text,
   return HostPort{*ip, *port};
 }
 
-}  // namespace kdp::app
+}  // namespace kdp

@@ -3,9 +3,9 @@
 
 #include <cstdint>
 
-namespace kdp::app {
+namespace kdp {
 
 enum class LogLevel : std::uint8_t { Trace, Debug, Info, Warn, Error, Off };
 enum class LogFormat : std::uint8_t { Text, Json };
 
-}  // namespace kdp::app
+}  // namespace kdp

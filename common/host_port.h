@@ -8,7 +8,7 @@
 
 #include "common/ip.h"
 
-namespace kdp::app {
+namespace kdp {
 
 struct HostPort {
   IpAddr ip;
@@ -24,4 +24,4 @@ struct HostPort {
 std::optional<HostPort> parseHostPort(std::string_view text,
                                       std::optional<std::uint16_t> defaultPort = std::nullopt);
 
-}  // namespace kdp::app
+}  // namespace kdp

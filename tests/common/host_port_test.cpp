@@ -1,8 +1,8 @@
-#include "app/address.h"
+#include "common/host_port.h"
 
 #include <catch2/catch.hpp>
 
-using kdp::app::parseHostPort;
+using kdp::parseHostPort;
 
 TEST_CASE("address: ADDR:PORT parses IPv4 and bracketed IPv6", "[cli]") {
   CHECK(parseHostPort("127.0.0.1:9090")->str() == "127.0.0.1:9090");

@@ -1,0 +1,22 @@
+#include "app/components.h"
+
+namespace kdp::app {
+
+std::vector<std::unique_ptr<Component>> makeComponents(const Options& options) {
+  std::vector<std::unique_ptr<Component>> components;
+  const bool run = options.command == Command::Run;
+  // Each component's issue replaces its throw with `components.push_back(<ns>::makeComponent(...))`.
+  if (options.command == Command::Proxy || (run && !options.proxy.nodeName.empty())) {
+    throw NotBuilt("proxy");
+  }
+  if (options.command == Command::Dns || (run && !options.dns.listen.empty())) {
+    throw NotBuilt("dns");
+  }
+  if (options.command == Command::Ingress ||
+      (run && (options.ingress.http || options.ingress.https))) {
+    throw NotBuilt("ingress");
+  }
+  return components;
+}
+
+}  // namespace kdp::app
