@@ -1,12 +1,9 @@
 #!/usr/bin/env bash
 # Installs what kube-dataplane needs to build, test and demo, from Debian 12's archive only.
+# The packages are listed in scripts/packages/*.txt, one file per component.
 set -euo pipefail
-packages=(
-  cmake ninja-build g++ pkg-config ccache git
-  libboost1.81-dev libssl-dev openssl libyaml-cpp-dev libspdlog-dev libfmt-dev catch2
-  libnftnl-dev libmnl-dev libsimdjson-dev libcli11-dev
-  curl iproute2 nftables procps python3
-)
+cd "$(dirname "$0")"
+mapfile -t packages < <(cat packages/*.txt | sed 's/#.*//' | tr -s ' \t' '\n' | sed '/^$/d' | sort -u)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,0 +1,48 @@
+# Shared helpers for the end-to-end tests (sourced). Every test:
+#   source "$(dirname "$0")/lib.sh"
+# gets: $KDP_BIN (the binary under test), a private $KDP_TMP removed on exit, network namespaces
+# made with kdp_netns removed on exit (even when the test fails), and bounded waits.
+set -euo pipefail
+
+KDP_BIN=${KDP_BIN:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/kube-dataplane}
+KDP_TMP=$(mktemp -d)
+KDP_NETNS=()
+KDP_PIDS=()
+
+kdp_cleanup() {
+  local pid ns
+  for pid in "${KDP_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${KDP_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  for ns in "${KDP_NETNS[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+  rm -rf "$KDP_TMP"
+}
+trap kdp_cleanup EXIT
+
+kdp_fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# Starts a command in the background and remembers it for cleanup: kdp_spawn CMD... ; pid in $!
+kdp_spawn() { "$@" & KDP_PIDS+=("$!"); }
+
+# A free TCP port on loopback.
+kdp_free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Retries CMD every 50 ms until it succeeds or SECONDS pass: kdp_wait_for SECONDS CMD...
+kdp_wait_for() {
+  local seconds=$1; shift
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.05
+  done
+}
+
+# A network namespace with a unique name, deleted on exit: ns=$(kdp_netns NAME)
+kdp_netns() {
+  local name="kdp-$1-$$-$RANDOM"
+  ip netns add "$name"
+  KDP_NETNS+=("$name")
+  ip -n "$name" link set lo up
+  echo "$name"
+}
