@@ -8,6 +8,7 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -113,6 +114,29 @@ int decode(const std::string& dir) {
               ms, snap->count(kdp::k8s::Kind::Service),
               snap->count(kdp::k8s::Kind::EndpointSlice), endpoints, errors,
               static_cast<double>(peakRssKb()) / 1024.0);
+
+  // One EndpointSlice changes, 1,000 times, with a subscriber holding the previous snapshot (as
+  // a component does): the cost of a store version must not grow with the cluster.
+  auto sub = store.subscribe();
+  (void)sub->take();
+  std::vector<double> us;
+  const auto slicesNow = snap->of<kdp::k8s::EndpointSlice>();
+  auto it = slicesNow.begin();
+  for (int i = 0; i < 1000; ++i, ++it) {
+    kdp::k8s::EndpointSlice changed = *it->value;
+    changed.endpoints[0].conditions.ready = !changed.endpoints[0].conditions.ready;
+    kdp::k8s::Batch batch;
+    batch.upsert(std::move(changed));
+    const auto t0 = Clock::now();
+    (void)store.apply(std::move(batch));
+    auto update = sub->take();
+    us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+    if (!update || update->changes.size() != 1) {
+      return 1;
+    }
+  }
+  std::sort(us.begin(), us.end());
+  std::printf("change_p50_us=%.1f change_p99_us=%.1f\n", us[us.size() / 2], us[us.size() * 99 / 100]);
   return errors == 0 ? 0 : 1;
 }
 
