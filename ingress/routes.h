@@ -1,0 +1,123 @@
+#pragma once
+// The ingress route table: a pure compiler from a store snapshot to an immutable RouteTable, and
+// the lookup the proxy runs per request. No I/O, no clocks, no Boost.
+//
+// Semantics (networking.k8s.io/v1 Ingress):
+//  - IngressClass: an Ingress is ours when the legacy annotation kubernetes.io/ingress.class, else
+//    spec.ingressClassName, names our class; an Ingress with neither is ours when our
+//    IngressClass object carries ingressclass.kubernetes.io/is-default-class: "true".
+//  - Hosts: exact, then wildcard ("*.foo.com" matches exactly one label more), then the rules
+//    without a host. The first of those that exists is the virtual host; no fall-through.
+//  - Paths: Exact (byte equality), Prefix (element-wise on '/', trailing slashes ignored),
+//    ImplementationSpecific (as Prefix; "" is "/"). Longest path first; at equal length Exact
+//    before Prefix.
+//  - Rules of several Ingresses for one host are merged; on a conflict (same path and type) the
+//    oldest Ingress wins (creationTimestamp, then namespace/name: a manifests directory has no
+//    creation times).
+//  - spec.defaultBackend (of the oldest Ingress that has one) serves requests no path matched.
+//  - Backends: Service port by number or name, endpoints from the Service's EndpointSlices:
+//    ready ones, else serving ones (terminating but still serving).
+//  - TLS: spec.tls hosts map to their Secret (namespace/name); HTTP requests to a host that one
+//    of its Ingresses lists under spec.tls are redirected to HTTPS unless the Ingress says
+//    "kube-dataplane.io/ssl-redirect: false" (nginx.ingress.kubernetes.io/ssl-redirect also read).
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/host_port.h"
+#include "k8s/objects.h"
+
+namespace kdp::k8s {
+struct Snapshot;
+}
+
+namespace kdp::ingress {
+
+inline constexpr std::string_view kDefaultController = "kube-dataplane.io/ingress";
+inline constexpr std::string_view kSslRedirectAnnotation = "kube-dataplane.io/ssl-redirect";
+inline constexpr std::string_view kNginxSslRedirectAnnotation =
+    "nginx.ingress.kubernetes.io/ssl-redirect";
+
+/// One Service port an Ingress path names, resolved to endpoint addresses.
+struct Backend {
+  std::string namespace_;
+  std::string service;
+  std::string port;     // as written: a number or a name (metrics, logs)
+  std::string ingress;  // namespace/name of the Ingress that names it (metrics, logs)
+  std::vector<HostPort> endpoints;  // deduplicated, sorted; empty: 503
+
+  /// Round-robin position shared by every worker thread. Any thread.
+  std::uint64_t nextIndex() const { return next_.fetch_add(1, std::memory_order_relaxed); }
+
+ private:
+  mutable std::atomic<std::uint64_t> next_{0};
+};
+
+struct Route {
+  std::string path;  // as written ("" for ImplementationSpecific is kept as "")
+  k8s::PathType pathType = k8s::PathType::Prefix;
+  std::shared_ptr<const Backend> backend;
+  bool sslRedirect = false;  // plain-HTTP requests get a 308 to https
+};
+
+/// The routes of one host (exact, wildcard, or the no-host rules), in precedence order.
+struct VirtualHost {
+  std::vector<Route> routes;
+};
+
+struct Match {
+  const Route* route = nullptr;      // null when the default backend (or nothing) matched
+  const Backend* backend = nullptr;  // null: no route and no default backend (404)
+  bool sslRedirect = false;
+};
+
+/// Host name → Secret (namespace/name) from spec.tls. Hosts lowercase; "*.x" kept as written.
+struct TlsBinding {
+  std::string host;
+  std::string secret;  // namespace/name
+};
+
+struct RouteTable {
+  std::unordered_map<std::string, VirtualHost> exact;     // "foo.com"
+  std::unordered_map<std::string, VirtualHost> wildcard;  // "*.foo.com" stored as "foo.com"
+  std::optional<VirtualHost> anyHost;                     // rules without a host
+  std::shared_ptr<const Backend> defaultBackend;
+  std::vector<TlsBinding> tls;  // sorted by host; first (oldest Ingress) wins per host
+  /// The kubernetes.io/tls Secrets that `tls` names, by namespace/name.
+  std::map<std::string, std::shared_ptr<const k8s::Secret>, std::less<>> secrets;
+  std::size_t ingresses = 0;  // Ingresses of our class that went into the table
+  std::uint64_t version = 0;  // of the snapshot it was compiled from
+
+  /// The route for `host` (lowercase, no port) and `path` (no query). Any thread.
+  Match match(std::string_view host, std::string_view path) const;
+};
+
+struct CompileOptions {
+  std::string ingressClass = "kube-dataplane";
+};
+
+/// Compiles every Ingress of our class in `snapshot`. Pure; any thread.
+std::shared_ptr<const RouteTable> compileRoutes(const k8s::Snapshot& snapshot,
+                                                const CompileOptions& options);
+
+/// True when `ingress` is served by our class (see above).
+bool isOurs(const k8s::Ingress& ingress, const k8s::Snapshot& snapshot,
+            std::string_view ingressClass);
+
+/// Path matching on its own (exposed for tests): does `rulePath` of `type` match `requestPath`?
+bool pathMatches(k8s::PathType type, std::string_view rulePath, std::string_view requestPath);
+
+/// Host matching on its own: "foo.com" vs "foo.com", "*.foo.com" vs "bar.foo.com".
+bool hostMatches(std::string_view ruleHost, std::string_view requestHost);
+
+/// Lowercases and strips the port from a Host header value ("Foo.COM:8080" → "foo.com",
+/// "[::1]:80" → "[::1]").
+std::string normalizeHost(std::string_view hostHeader);
+
+}  // namespace kdp::ingress
