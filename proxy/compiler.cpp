@@ -1,0 +1,371 @@
+#include "proxy/compiler.h"
+
+#include <algorithm>
+#include <set>
+
+#include "k8s/objects.h"
+#include "k8s/store.h"
+
+namespace kdp::proxy {
+
+namespace {
+
+using k8s::Service;
+using k8s::TrafficPolicy;
+
+constexpr const char* kRejectChain = "reject-chain";
+
+std::uint8_t protoNumber(k8s::Protocol p) {
+  switch (p) {
+    case k8s::Protocol::TCP: return kProtoTcp;
+    case k8s::Protocol::UDP: return kProtoUdp;
+    case k8s::Protocol::SCTP: return kProtoSctp;
+  }
+  return kProtoTcp;
+}
+
+k8s::AddressType addressTypeOf(IpFamily f) {
+  return f == IpFamily::V4 ? k8s::AddressType::IPv4 : k8s::AddressType::IPv6;
+}
+
+/// One candidate endpoint of one Service port.
+struct Candidate {
+  Backend backend;
+  bool ready = false;
+  bool servingTerminating = false;
+  bool local = false;
+  const k8s::Endpoint* endpoint = nullptr;
+};
+
+/// The endpoints of one Service port, as kube-proxy's CategorizeEndpoints sorts them.
+struct PortEndpoints {
+  std::vector<Backend> cluster;  // policy Cluster (hints applied)
+  std::vector<Backend> local;    // policy Local
+  bool any = false;              // some usable endpoint exists anywhere
+};
+
+PortEndpoints categorize(std::vector<Candidate>& all, const NodeInfo& node) {
+  std::sort(all.begin(), all.end(),
+            [](const Candidate& a, const Candidate& b) { return a.backend < b.backend; });
+  all.erase(std::unique(all.begin(), all.end(),
+                        [](const Candidate& a, const Candidate& b) {
+                          return a.backend == b.backend;
+                        }),
+            all.end());
+
+  PortEndpoints out;
+  const bool anyReady =
+      std::any_of(all.begin(), all.end(), [](const Candidate& c) { return c.ready; });
+  const bool anyLocalReady = std::any_of(all.begin(), all.end(),
+                                         [](const Candidate& c) { return c.ready && c.local; });
+  // Terminating fallback: only when no endpoint of the set is Ready.
+  auto usable = [&](const Candidate& c, bool readyExists) {
+    return readyExists ? c.ready : c.servingTerminating;
+  };
+
+  // Topology hints: used when every usable endpoint carries zone hints and one names our zone.
+  bool useHints = !node.zone.empty();
+  bool hintForZone = false;
+  for (const auto& c : all) {
+    if (!usable(c, anyReady)) {
+      continue;
+    }
+    if (c.endpoint->hintsForZones.empty()) {
+      useHints = false;
+    }
+    if (std::find(c.endpoint->hintsForZones.begin(), c.endpoint->hintsForZones.end(),
+                  node.zone) != c.endpoint->hintsForZones.end()) {
+      hintForZone = true;
+    }
+  }
+  useHints = useHints && hintForZone;
+
+  for (const auto& c : all) {
+    if (usable(c, anyReady)) {
+      out.any = true;
+      const auto& hints = c.endpoint->hintsForZones;
+      if (!useHints || std::find(hints.begin(), hints.end(), node.zone) != hints.end()) {
+        out.cluster.push_back(c.backend);
+      }
+    }
+    if (c.local && usable(c, anyLocalReady)) {
+      out.local.push_back(c.backend);
+    }
+  }
+  return out;
+}
+
+std::vector<Candidate> candidates(const k8s::Snapshot& snap, const Service& svc,
+                                  const k8s::ServicePort& sp, IpFamily family,
+                                  const NodeInfo& node) {
+  std::vector<Candidate> out;
+  snap.forEachSliceOf(svc.meta.namespace_, svc.meta.name, [&](const k8s::EndpointSlice& slice) {
+    if (slice.addressType != addressTypeOf(family)) {
+      return;
+    }
+    // The slice's port named like the Service port carries the resolved targetPort.
+    const k8s::EndpointPort* port = nullptr;
+    for (const auto& p : slice.ports) {
+      if (p.name == sp.name && p.protocol == sp.protocol && p.port) {
+        port = &p;
+        break;
+      }
+    }
+    if (port == nullptr || *port->port <= 0 || *port->port > 65535) {
+      return;
+    }
+    for (const auto& ep : slice.endpoints) {
+      if (ep.addresses.empty() || ep.addresses.front().family() != family) {
+        continue;
+      }
+      Candidate c;
+      c.backend = {ep.addresses.front(), static_cast<std::uint16_t>(*port->port)};
+      c.ready = ep.conditions.ready;
+      c.servingTerminating = ep.conditions.serving && ep.conditions.terminating;
+      c.local = !node.name.empty() && ep.nodeName == node.name;
+      c.endpoint = &ep;
+      out.push_back(c);
+    }
+  });
+  return out;
+}
+
+/// Static chains and rules of one family's table; endpoint chains are added by addEndpointChains.
+std::vector<Chain> staticChains(IpFamily family, const NodeInfo& node) {
+  auto rule = [](RuleKind k, std::string target = {}) {
+    StaticRule r;
+    r.kind = k;
+    r.target = std::move(target);
+    return r;
+  };
+  std::vector<Chain> chains;
+  chains.push_back({kRejectChain, std::nullopt, {rule(RuleKind::Reject)}});
+  // Filter hooks: LB source ranges before DNAT; destinations without endpoints on every path a
+  // new connection takes (input: NodePorts; forward: routed; output: from the node); wrong ports
+  // of ClusterIPs after DNAT (a DNATed packet no longer has a ClusterIP destination).
+  chains.push_back({"filter-prerouting", BaseChain{ChainType::Filter, Hook::Prerouting, -110},
+                    {rule(RuleKind::Jump, "firewall-check")}});
+  chains.push_back({"filter-input", BaseChain{ChainType::Filter, Hook::Input, -110},
+                    {rule(RuleKind::Jump, "no-endpoints-check")}});
+  chains.push_back({"filter-forward", BaseChain{ChainType::Filter, Hook::Forward, -110},
+                    {rule(RuleKind::Jump, "no-endpoints-check"),
+                     rule(RuleKind::Jump, "cluster-ips-check")}});
+  chains.push_back({"filter-output", BaseChain{ChainType::Filter, Hook::Output, -110},
+                    {rule(RuleKind::Jump, "no-endpoints-check")}});
+  chains.push_back({"filter-output-post-dnat", BaseChain{ChainType::Filter, Hook::Output, -90},
+                    {rule(RuleKind::Jump, "cluster-ips-check")}});
+  chains.push_back({"firewall-check", std::nullopt, {rule(RuleKind::FirewallCheck)}});
+  chains.push_back({"no-endpoints-check", std::nullopt, {rule(RuleKind::NoEndpointsVmap)}});
+  chains.push_back({"cluster-ips-check", std::nullopt, {rule(RuleKind::ClusterIpsReject)}});
+  // NAT hooks.
+  chains.push_back({"nat-prerouting", BaseChain{ChainType::Nat, Hook::Prerouting, -100},
+                    {rule(RuleKind::Jump, "services")}});
+  chains.push_back({"nat-output", BaseChain{ChainType::Nat, Hook::Output, -100},
+                    {rule(RuleKind::Jump, "services")}});
+  chains.push_back({"nat-postrouting", BaseChain{ChainType::Nat, Hook::Postrouting, 100},
+                    {rule(RuleKind::Jump, "masquerading")}});
+  Chain services{"services", std::nullopt, {}};
+  for (const auto& cidr : node.clusterCidrs) {
+    if (cidr.family() == family) {
+      StaticRule r = rule(RuleKind::MarkFromOutside);
+      r.cidr = cidr;
+      services.rules.push_back(r);
+    }
+  }
+  services.rules.push_back(rule(RuleKind::MarkServices));
+  services.rules.push_back(rule(RuleKind::ServiceVmap));
+  chains.push_back(std::move(services));
+  chains.push_back({"masquerading", std::nullopt,
+                    {rule(RuleKind::HairpinMark), rule(RuleKind::ReturnUnmarked),
+                     rule(RuleKind::Masquerade)}});
+  return chains;
+}
+
+class TableBuilder {
+ public:
+  TableBuilder(Table& table, const NodeInfo& node) : t_(table), node_(node) {}
+
+  void addService(const k8s::Snapshot& snap, const Service& svc) {
+    if (svc.type == k8s::ServiceType::ExternalName || svc.headless) {
+      return;
+    }
+    const IpFamily family = t_.family;
+    const IpAddr* clusterIp = nullptr;
+    for (const auto& ip : svc.clusterIPs) {
+      if (ip.family() == family) {
+        clusterIp = &ip;
+        break;
+      }
+    }
+    if (clusterIp == nullptr) {
+      return;
+    }
+    t_.clusterIps.insert(*clusterIp);
+    const bool affinity = svc.sessionAffinity == k8s::SessionAffinity::ClientIP;
+    const bool externalLocal = svc.externalTrafficPolicy == TrafficPolicy::Local;
+    const bool internalLocal = svc.internalTrafficPolicy == TrafficPolicy::Local;
+    const bool hasNodePorts =
+        svc.type == k8s::ServiceType::NodePort || svc.type == k8s::ServiceType::LoadBalancer;
+
+    for (const auto& sp : svc.ports) {
+      if (sp.port <= 0 || sp.port > 65535) {
+        continue;
+      }
+      auto all = candidates(snap, svc, sp, family, node_);
+      const PortEndpoints eps = categorize(all, node_);
+      const std::uint8_t proto = protoNumber(sp.protocol);
+      const auto port = static_cast<std::uint16_t>(sp.port);
+
+      addDestination({*clusterIp, proto, port}, internalLocal ? eps.local : eps.cluster,
+                     internalLocal && eps.any, affinity, node_.masqueradeAll);
+
+      const auto& external = externalLocal ? eps.local : eps.cluster;
+      const bool dropExternal = externalLocal && eps.any;
+      const bool masqExternal = !externalLocal || node_.masqueradeAll;
+      if (hasNodePorts && sp.nodePort > 0 && sp.nodePort <= 65535) {
+        for (const auto& ip : node_.nodePortIps) {
+          if (ip.family() == family) {
+            addDestination({ip, proto, static_cast<std::uint16_t>(sp.nodePort)}, external,
+                           dropExternal, affinity, masqExternal);
+          }
+        }
+      }
+      for (const auto& ip : svc.externalIPs) {
+        if (ip.family() == family) {
+          addDestination({ip, proto, port}, external, dropExternal, affinity, masqExternal);
+        }
+      }
+      if (svc.type == k8s::ServiceType::LoadBalancer) {
+        for (const auto& ing : svc.loadBalancerIngress) {
+          if (!ing.ip || ing.ip->family() != family ||
+              ing.ipMode == k8s::LoadBalancerIpMode::Proxy) {
+            continue;
+          }
+          const ServiceKey key{*ing.ip, proto, port};
+          addDestination(key, external, dropExternal, affinity, masqExternal);
+          bool ranges = false;
+          for (const auto& cidr : svc.loadBalancerSourceRanges) {
+            if (cidr.family() == family) {
+              t_.firewallAllow.insert({key, cidr});
+              ranges = true;
+            }
+          }
+          if (ranges) {
+            t_.firewallIps.insert(key);
+          }
+        }
+      }
+    }
+  }
+
+  void finish() {
+    for (std::uint32_t n : t_.endpointCounts) {
+      StaticRule r;
+      r.kind = RuleKind::DnatRandom;
+      r.n = n;
+      t_.chains.push_back({endpointsChainName(n), std::nullopt, {r}});
+      if (affinityCounts_.count(n) != 0) {
+        r.kind = RuleKind::DnatHash;
+        t_.chains.push_back({affinityChainName(n), std::nullopt, {r}});
+      }
+    }
+  }
+
+ private:
+  void addDestination(const ServiceKey& key, const std::vector<Backend>& eps, bool dropWhenEmpty,
+                      bool affinity, bool masquerade) {
+    if (eps.empty()) {
+      t_.noEndpointServices[key] =
+          dropWhenEmpty ? Verdict::drop() : Verdict::gotoChain(kRejectChain);
+      return;
+    }
+    // Several Services may claim one destination (e.g. the same externalIP); the first in
+    // namespace/name order wins, as a deterministic tie-break.
+    if (t_.serviceIps.count(key) != 0) {
+      return;
+    }
+    const auto n = static_cast<std::uint32_t>(eps.size());
+    t_.endpointCounts.insert(n);
+    if (affinity) {
+      affinityCounts_.insert(n);
+    }
+    t_.serviceIps[key] = Verdict::gotoChain(affinity ? affinityChainName(n)
+                                                     : endpointsChainName(n));
+    auto& backends = t_.backends[n];
+    for (std::uint32_t slot = 0; slot < n; ++slot) {
+      backends[{key, slot}] = eps[slot];
+      t_.hairpin.insert(eps[slot].ip);
+    }
+    if (masquerade) {
+      t_.masqueradeServices.insert(key);
+    }
+  }
+
+  Table& t_;
+  const NodeInfo& node_;
+  std::set<std::uint32_t> affinityCounts_;
+};
+
+}  // namespace
+
+NodeInfo makeNodeInfo(const k8s::Snapshot& snapshot, const ProxyOptions& options,
+                      const std::vector<IpAddr>& localAddresses) {
+  NodeInfo node;
+  node.name = options.nodeName;
+  node.nodeIps = options.nodeIPs;
+  node.clusterCidrs = options.clusterCIDRs;
+  node.masqueradeAll = options.masqueradeAll;
+  if (const auto* n = snapshot.of<k8s::Node>().get(options.nodeName)) {
+    if (auto it = n->meta.labels.find(k8s::kZoneLabel); it != n->meta.labels.end()) {
+      node.zone = it->second;
+    }
+  }
+  std::set<IpAddr> ips;
+  auto consider = [&](const IpAddr& ip) {
+    if (ip.isLoopback() || ip.isUnspecified()) {
+      return;
+    }
+    if (options.nodePortAddresses.empty()) {
+      ips.insert(ip);
+      return;
+    }
+    for (const auto& cidr : options.nodePortAddresses) {
+      if (cidr.contains(ip)) {
+        ips.insert(ip);
+        return;
+      }
+    }
+  };
+  for (const auto& ip : options.nodeIPs) {
+    consider(ip);
+  }
+  if (!options.nodePortAddresses.empty()) {
+    for (const auto& ip : localAddresses) {
+      consider(ip);
+    }
+  }
+  node.nodePortIps.assign(ips.begin(), ips.end());
+  return node;
+}
+
+Ruleset compile(const k8s::Snapshot& snapshot, const NodeInfo& node) {
+  Ruleset rs;
+  std::set<IpFamily> families;
+  for (const auto& ip : node.nodeIps) {
+    families.insert(ip.family());
+  }
+  for (IpFamily family : families) {
+    Table table;
+    table.family = family;
+    table.chains = staticChains(family, node);
+    TableBuilder builder(table, node);
+    for (const auto& entry : snapshot.of<k8s::Service>()) {
+      builder.addService(snapshot, *entry.value);
+    }
+    builder.finish();
+    rs.tables.push_back(std::move(table));
+  }
+  return rs;
+}
+
+}  // namespace kdp::proxy
