@@ -1,5 +1,7 @@
 #include "app/components.h"
 
+#include "ingress/component.h"
+
 namespace kdp::app {
 
 std::vector<std::unique_ptr<Component>> makeComponents(const Options& options) {
@@ -14,7 +16,7 @@ std::vector<std::unique_ptr<Component>> makeComponents(const Options& options) {
   }
   if (options.command == Command::Ingress ||
       (run && (options.ingress.http || options.ingress.https))) {
-    throw NotBuilt("ingress");
+    components.push_back(ingress::makeComponent(options.ingress));
   }
   return components;
 }

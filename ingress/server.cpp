@@ -1,0 +1,961 @@
+#include "ingress/server.h"
+
+#include <pthread.h>
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <ctime>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "common/logging.h"
+#include "common/metrics.h"
+#include "ingress/routes.h"
+#include "tls/context.h"
+#include "tls/sni.h"
+
+namespace kdp::ingress {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+
+constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
+constexpr auto kHeaderTimeout = std::chrono::seconds(20);  // a request's header, from its start
+constexpr auto kIdleTimeout = std::chrono::seconds(60);    // between keep-alive requests
+constexpr auto kBodyTimeout = std::chrono::seconds(60);    // each body read or write
+constexpr auto kConnectTimeout = std::chrono::seconds(5);
+constexpr auto kUpstreamTimeout = std::chrono::seconds(60);  // upstream response header
+constexpr auto kPoolIdle = std::chrono::seconds(30);
+constexpr std::size_t kPoolMaxIdle = 64;  // per endpoint and worker
+constexpr std::uint32_t kHeaderLimit = 32 * 1024;
+constexpr std::uint32_t kUpstreamHeaderLimit = 64 * 1024;
+constexpr std::size_t kBodyChunk = 64 * 1024;
+constexpr std::size_t kMaxConnections = 50000;
+constexpr unsigned kMaxAttempts = 3;
+
+using RequestParser = http::request_parser<http::buffer_body>;
+using ResponseParser = http::response_parser<http::buffer_body>;
+using Request = http::request<http::buffer_body>;
+using Response = http::response<http::buffer_body>;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// "Sun, 06 Nov 1994 08:49:37 GMT", remade at most once per second per thread.
+const std::string& httpDate() {
+  thread_local std::time_t last = 0;
+  thread_local std::string text;
+  const std::time_t now = std::time(nullptr);
+  if (now != last) {
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char buf[64];
+    const auto n = std::strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    text.assign(buf, n);
+    last = now;
+  }
+  return text;
+}
+
+// RFC 9110 7.6.1: Connection and the fields it names, and the classic hop-by-hop fields, are
+// not forwarded. Transfer-Encoding is re-framed by the serializer from the message itself.
+template <class Fields>
+void removeHopByHop(Fields& f) {
+  std::vector<std::string> named;
+  for (auto it = f.find(http::field::connection); it != f.end() && it->name() ==
+                                                                    http::field::connection;
+       ++it) {
+    const std::string_view v = it->value();
+    std::size_t pos = 0;
+    while (pos < v.size()) {
+      auto comma = v.find(',', pos);
+      std::string_view tok = v.substr(pos, comma == std::string_view::npos ? v.npos : comma - pos);
+      while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) {
+        tok.remove_prefix(1);
+      }
+      while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) {
+        tok.remove_suffix(1);
+      }
+      if (!tok.empty() && !beast::iequals(tok, "close") && !beast::iequals(tok, "keep-alive")) {
+        named.emplace_back(tok);
+      }
+      if (comma == std::string_view::npos) {
+        break;
+      }
+      pos = comma + 1;
+    }
+  }
+  for (const auto& n : named) {
+    if (!beast::iequals(n, "transfer-encoding") && !beast::iequals(n, "content-length")) {
+      f.erase(n);
+    }
+  }
+  for (auto field : {http::field::connection, http::field::keep_alive,
+                     http::field::proxy_connection, http::field::te, http::field::trailer,
+                     http::field::upgrade, http::field::proxy_authorization,
+                     http::field::proxy_authenticate}) {
+    f.erase(field);
+  }
+}
+
+bool isIdempotent(http::verb v) {
+  switch (v) {
+    case http::verb::get:
+    case http::verb::head:
+    case http::verb::options:
+    case http::verb::trace:
+    case http::verb::put:
+    case http::verb::delete_:
+      return true;
+    default:
+      return false;
+  }
+}
+
+template <class Stream>
+void closeWrite(Stream& s) {
+  beast::error_code ignored;
+  beast::get_lowest_layer(s).socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+// A pooled connection that the upstream closed (or that has stray bytes) is not reusable:
+// a non-blocking peek tells without waiting.
+bool stillUsable(tcp::socket& s) {
+  char c;
+  const ssize_t n = ::recv(s.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+struct Upstream {
+  explicit Upstream(asio::io_context& ioc) : stream(ioc) {}
+  beast::tcp_stream stream;
+  beast::flat_buffer buffer;
+  Clock::time_point idleSince;
+};
+using UpstreamPtr = std::unique_ptr<Upstream>;
+
+struct ConnInfo {
+  std::string clientIp;
+  std::uint16_t localPort = 0;
+  bool tls = false;
+};
+
+struct RelayResult {
+  beast::error_code readEc;
+  beast::error_code writeEc;
+  std::uint64_t bytes = 0;
+};
+
+// Streams the body of the message `p` is reading from `in` into `out` through `sr` (which has
+// written the header already), one chunk at a time: a read waits for the previous write, so a
+// slow reader slows the writer down (backpressure) and no more than one chunk is held.
+template <bool isRequest, class In, class Out>
+asio::awaitable<RelayResult> relayBody(In& in, beast::flat_buffer& inBuf,
+                                       http::parser<isRequest, http::buffer_body>& p, Out& out,
+                                       http::serializer<isRequest, http::buffer_body>& sr,
+                                       char* chunk) {
+  RelayResult r;
+  for (;;) {
+    auto& body = p.get().body();
+    body.data = chunk;
+    body.size = kBodyChunk;
+    beast::get_lowest_layer(in).expires_after(kBodyTimeout);
+    auto [rec, rn] = co_await http::async_read(in, inBuf, p, kUseTuple);
+    if (rec == http::error::need_buffer) {
+      rec = {};
+    }
+    if (rec) {
+      r.readEc = rec;
+      co_return r;
+    }
+    body.size = kBodyChunk - body.size;
+    body.data = chunk;
+    body.more = !p.is_done();
+    r.bytes += body.size;
+    beast::get_lowest_layer(out).expires_after(kBodyTimeout);
+    auto [wec, wn] = co_await http::async_write(out, sr, kUseTuple);
+    if (wec == http::error::need_buffer) {
+      wec = {};
+    }
+    if (wec) {
+      r.writeEc = wec;
+      co_return r;
+    }
+    if (p.is_done()) {
+      co_return r;
+    }
+  }
+}
+
+struct Metrics {
+  explicit Metrics(metrics::Registry& r)
+      : connections(r.gauge("kube_dataplane_ingress_connections_active",
+                            "Client connections open now.")),
+        tlsHandshakes(r.counter("kube_dataplane_ingress_tls_handshakes_total",
+                                "TLS handshakes completed.")),
+        tlsErrors(r.counter("kube_dataplane_ingress_tls_handshake_errors_total",
+                            "TLS handshakes that failed or timed out.")),
+        connectErrors(r.counter("kube_dataplane_ingress_upstream_errors_total",
+                                "Upstream failures by kind.", {{"kind", "connect"}})),
+        upstreamTimeouts(r.counter("kube_dataplane_ingress_upstream_errors_total",
+                                   "Upstream failures by kind.", {{"kind", "timeout"}})),
+        upstreamResets(r.counter("kube_dataplane_ingress_upstream_errors_total",
+                                 "Upstream failures by kind.", {{"kind", "reset"}})),
+        retries(r.counter("kube_dataplane_ingress_upstream_retries_total",
+                          "Requests retried on another connection or endpoint.")),
+        pooledReuse(r.counter("kube_dataplane_ingress_upstream_reused_total",
+                              "Requests sent on a pooled keep-alive upstream connection.")),
+        refused(r.counter("kube_dataplane_ingress_connections_refused_total",
+                          "Client connections closed at accept: over the connection limit.")),
+        duration(r.histogram("kube_dataplane_ingress_request_duration_seconds",
+                             "Time from a request's header to the end of its response.",
+                             metrics::latencyBuckets())) {
+    for (int c = 1; c <= 5; ++c) {
+      byClass[static_cast<std::size_t>(c)] = &r.counter(
+          "kube_dataplane_ingress_requests_total", "Requests answered, by status class.",
+          {{"status", std::to_string(c) + "xx"}});
+    }
+  }
+  void count(unsigned status) {
+    const unsigned c = status / 100;
+    if (c >= 1 && c <= 5) {
+      byClass[c]->inc();
+    }
+  }
+  metrics::Gauge& connections;
+  metrics::Counter& tlsHandshakes;
+  metrics::Counter& tlsErrors;
+  metrics::Counter& connectErrors;
+  metrics::Counter& upstreamTimeouts;
+  metrics::Counter& upstreamResets;
+  metrics::Counter& retries;
+  metrics::Counter& pooledReuse;
+  metrics::Counter& refused;
+  metrics::Histogram& duration;
+  std::array<metrics::Counter*, 6> byClass{};
+};
+
+}  // namespace
+
+namespace {
+
+struct Worker {
+  Worker(Server::Impl& i, unsigned n) : impl(i), index(n) {}
+  ~Worker() { pool.clear(); }  // before the io_context the pooled sockets belong to
+
+  Server::Impl& impl;
+  unsigned index;
+  std::unordered_map<std::string, std::vector<UpstreamPtr>> pool;  // by endpoint "ip:port"
+  asio::io_context ioc{1};
+  std::optional<tcp::acceptor> http;
+  std::optional<tcp::acceptor> https;
+  std::thread thread;
+};
+
+struct AccessLogLine {
+  const ConnInfo* conn = nullptr;
+  std::string_view method, target, host;
+  unsigned version = 11;
+  unsigned status = 0;
+  std::uint64_t bytesOut = 0;
+  double seconds = 0;
+  const Backend* backend = nullptr;
+  std::string upstream;
+};
+
+}  // namespace
+
+struct Server::Impl {
+  Impl(const IngressOptions& o, tls::CertStore& c)
+      : options(o), certs(c), metrics(metrics::defaultRegistry()) {}
+
+  asio::awaitable<void> acceptLoop(Worker& w, tcp::acceptor& acceptor, bool tls);
+  asio::awaitable<void> plainSession(Worker& w, tcp::socket socket);
+  asio::awaitable<void> tlsSession(Worker& w, tcp::socket socket);
+  template <class Stream>
+  asio::awaitable<void> serve(Worker& w, Stream& stream, const ConnInfo& info);
+  template <class Stream>
+  asio::awaitable<bool> handle(Worker& w, Stream& client, beast::flat_buffer& cbuf,
+                               RequestParser& parser, const ConnInfo& info, char* chunk);
+  template <class Stream>
+  asio::awaitable<bool> respondLocal(Stream& client, http::status status, unsigned version,
+                                     bool keepAlive, std::string body,
+                                     std::string_view location = {});
+  asio::awaitable<UpstreamPtr> checkout(Worker& w, const HostPort& ep, bool& reused,
+                                        beast::error_code& ec);
+  void checkin(Worker& w, const HostPort& ep, UpstreamPtr up);
+  void bind(std::optional<tcp::acceptor>& acceptor, asio::io_context& ioc, const HostPort& at,
+            std::uint16_t& port, const char* flag);
+  void accessLog(const AccessLogLine& l);
+
+  IngressOptions options;
+  tls::CertStore& certs;
+  Metrics metrics;
+  std::shared_ptr<spdlog::logger> log = logger("ingress");
+  std::shared_ptr<spdlog::logger> access;  // null: access log off
+  ssl::context sslCtx{ssl::context::tls_server};
+  std::atomic<std::shared_ptr<const RouteTable>> table;
+  std::atomic<std::size_t> connections{0};
+  std::uint16_t httpPort = 0;
+  std::uint16_t httpsPort = 0;
+  std::vector<std::unique_ptr<Worker>> workers;
+  bool started = false;
+};
+
+namespace {
+
+void logException(spdlog::logger& log, std::exception_ptr e) {
+  if (!e) {
+    return;
+  }
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    KDP_LOG_RATE_LIMITED(&log, spdlog::level::err, 5, "ingress task failed err={}", x.what());
+  } catch (...) {
+    KDP_LOG_RATE_LIMITED(&log, spdlog::level::err, 5, "ingress task failed err=unknown");
+  }
+}
+
+struct ConnectionGuard {
+  explicit ConnectionGuard(Server::Impl& i) : impl(i) {}
+  ~ConnectionGuard();
+  Server::Impl& impl;
+};
+
+}  // namespace
+
+ConnectionGuard::~ConnectionGuard() {
+  impl.connections.fetch_sub(1, std::memory_order_relaxed);
+  impl.metrics.connections.dec();
+}
+
+void Server::Impl::accessLog(const AccessLogLine& l) {
+  if (!access) {
+    return;
+  }
+  const std::string upstreamName =
+      l.backend ? l.backend->namespace_ + "-" + l.backend->service + "-" + l.backend->port : "-";
+  access->info("{} - [{}] \"{} {} HTTP/{}.{}\" {} {} {:.3f} \"{}\" ingress={} upstream={} addr={}",
+               l.conn->clientIp, httpDate(), l.method, l.target, l.version / 10, l.version % 10,
+               l.status, l.bytesOut, l.seconds, l.host,
+               l.backend ? l.backend->ingress : "-", upstreamName,
+               l.upstream.empty() ? "-" : l.upstream);
+}
+
+template <class Stream>
+asio::awaitable<bool> Server::Impl::respondLocal(Stream& client, http::status status,
+                                                 unsigned version, bool keepAlive,
+                                                 std::string body, std::string_view location) {
+  http::response<http::string_body> res{status, version < 10 ? 11 : version};
+  res.set(http::field::server, "kube-dataplane");
+  res.set(http::field::date, httpDate());
+  res.set(http::field::content_type, "text/plain; charset=utf-8");
+  if (!location.empty()) {
+    res.set(http::field::location, location);
+  }
+  res.keep_alive(keepAlive);
+  res.body() = std::move(body);
+  res.prepare_payload();
+  beast::get_lowest_layer(client).expires_after(kBodyTimeout);
+  auto [ec, n] = co_await http::async_write(client, res, kUseTuple);
+  metrics.count(static_cast<unsigned>(status));
+  co_return !ec && keepAlive;
+}
+
+asio::awaitable<UpstreamPtr> Server::Impl::checkout(Worker& w, const HostPort& ep, bool& reused,
+                                                    beast::error_code& ec) {
+  reused = false;
+  auto it = w.pool.find(ep.str());
+  if (it != w.pool.end()) {
+    auto& idle = it->second;
+    while (!idle.empty()) {
+      UpstreamPtr up = std::move(idle.back());
+      idle.pop_back();
+      if (Clock::now() - up->idleSince < kPoolIdle && stillUsable(up->stream.socket())) {
+        reused = true;
+        metrics.pooledReuse.inc();
+        co_return up;
+      }
+    }
+  }
+  auto up = std::make_unique<Upstream>(w.ioc);
+  const tcp::endpoint endpoint(asio::ip::make_address(ep.ip.str(), ec), ep.port);
+  if (ec) {
+    co_return nullptr;
+  }
+  up->stream.expires_after(kConnectTimeout);
+  auto [cec] = co_await up->stream.async_connect(endpoint, kUseTuple);
+  if (cec) {
+    ec = cec;
+    co_return nullptr;
+  }
+  beast::error_code ignored;
+  up->stream.socket().set_option(tcp::no_delay(true), ignored);
+  co_return up;
+}
+
+void Server::Impl::checkin(Worker& w, const HostPort& ep, UpstreamPtr up) {
+  auto& idle = w.pool[ep.str()];
+  if (idle.size() >= kPoolMaxIdle) {
+    return;
+  }
+  up->stream.expires_never();
+  up->idleSince = Clock::now();
+  idle.push_back(std::move(up));
+}
+
+template <class Stream>
+asio::awaitable<bool> Server::Impl::handle(Worker& w, Stream& client, beast::flat_buffer& cbuf,
+                                           RequestParser& parser, const ConnInfo& info,
+                                           char* chunk) {
+  const auto started = Clock::now();
+  Request& req = parser.get();
+  const unsigned version = req.version();
+  const bool clientKeepAlive = req.keep_alive();
+  const bool head = req.method() == http::verb::head;
+  const std::string method(req.method_string());
+  std::string target(req.target());
+  std::string hostHeader(req[http::field::host]);
+  // Absolute-form targets (RFC 9112 3.2.2): the authority is the host, the rest the target.
+  if (target.starts_with("http://") || target.starts_with("https://")) {
+    const auto authStart = target.find("//") + 2;
+    const auto pathStart = target.find('/', authStart);
+    hostHeader = target.substr(authStart, pathStart == std::string::npos ? std::string::npos
+                                                                         : pathStart - authStart);
+    target = pathStart == std::string::npos ? "/" : target.substr(pathStart);
+    req.target(target);
+    req.set(http::field::host, hostHeader);
+  }
+  AccessLogLine line;
+  line.conn = &info;
+  line.method = method;
+  line.target = target;
+  line.host = hostHeader;
+  line.version = version;
+  auto finish = [&](unsigned status, bool ok) {
+    line.status = status;
+    line.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    metrics.duration.observe(line.seconds);
+    accessLog(line);
+    return ok;
+  };
+  // Without the rest of the request body read, the connection cannot carry another request.
+  const bool canKeep = clientKeepAlive && parser.is_done();
+  auto local = [&](http::status st, std::string body,
+                   std::string location = {}) -> asio::awaitable<bool> {
+    const bool ok = co_await respondLocal(client, st, version, canKeep, std::move(body), location);
+    co_return finish(static_cast<unsigned>(st), ok);
+  };
+
+  if (hostHeader.empty() && version >= 11) {
+    co_return co_await local(http::status::bad_request, "missing Host header\n");
+  }
+  const std::string host = normalizeHost(hostHeader);
+  const std::string_view path = std::string_view(target).substr(0, target.find('?'));
+  const std::shared_ptr<const RouteTable> routes = table.load();
+  if (!routes) {
+    co_return co_await local(http::status::service_unavailable, "not ready\n");
+  }
+  const Match m = routes->match(host, path);
+  if (!info.tls && m.sslRedirect && options.https) {
+    std::string location = "https://" + host;
+    if (httpsPort != 443) {
+      location += ":" + std::to_string(httpsPort);
+    }
+    location += target;
+    co_return co_await local(http::status::permanent_redirect, "", location);
+  }
+  if (m.backend == nullptr) {
+    co_return co_await local(http::status::not_found, "404 page not found\n");
+  }
+  const Backend& be = *m.backend;
+  line.backend = &be;
+  if (be.endpoints.empty()) {
+    co_return co_await local(http::status::service_unavailable,
+                             "503 no endpoints for service\n");
+  }
+
+  // The request as the upstream gets it.
+  const bool expectContinue = beast::iequals(req[http::field::expect], "100-continue");
+  req.erase(http::field::expect);
+  removeHopByHop(req);
+  req.version(11);
+  req.set("X-Forwarded-For", info.clientIp);
+  req.set("X-Real-IP", info.clientIp);
+  req.set("X-Forwarded-Proto", info.tls ? "https" : "http");
+  req.set("X-Forwarded-Host", hostHeader);
+  req.set("X-Forwarded-Port", std::to_string(info.localPort));
+  const bool idempotent = isIdempotent(req.method());
+  const bool hasBody = !parser.is_done();
+
+  UpstreamPtr up;
+  std::optional<ResponseParser> rp;
+  http::status failure = http::status::bad_gateway;
+  bool bodySent = false;
+  const HostPort* chosen = nullptr;
+  const std::size_t n = be.endpoints.size();
+  const std::uint64_t first = be.nextIndex();
+  for (unsigned attempt = 0; attempt < kMaxAttempts; ++attempt) {
+    if (attempt > 0) {
+      metrics.retries.inc();
+    }
+    chosen = &be.endpoints[(first + attempt) % n];
+    line.upstream = chosen->str();
+    bool reused = false;
+    beast::error_code ec;
+    up = co_await checkout(w, *chosen, reused, ec);
+    if (!up) {
+      // Nothing was sent: any request may go to the next endpoint.
+      metrics.connectErrors.inc();
+      KDP_LOG_RATE_LIMITED(log, spdlog::level::warn, 5,
+                           "upstream connect failed endpoint={} service={}/{} err={}",
+                           chosen->str(), be.namespace_, be.service, ec.message());
+      failure = http::status::bad_gateway;
+      continue;
+    }
+    http::request_serializer<http::buffer_body> sr{req};
+    up->stream.expires_after(kUpstreamTimeout);
+    auto [wec, wn] = co_await http::async_write_header(up->stream, sr, kUseTuple);
+    if (wec) {
+      up.reset();
+      metrics.upstreamResets.inc();
+      failure = http::status::bad_gateway;
+      continue;  // nothing of the body was read yet: safe to resend
+    }
+    if (hasBody) {
+      if (expectContinue && !bodySent) {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        beast::get_lowest_layer(client).expires_after(kBodyTimeout);
+        auto [cec, cn] = co_await asio::async_write(client, asio::buffer(kContinue), kUseTuple);
+        if (cec) {
+          co_return finish(499, false);
+        }
+      }
+      bodySent = true;
+      RelayResult r = co_await relayBody(client, cbuf, parser, up->stream, sr, chunk);
+      if (r.readEc) {
+        // The client's body broke off or is over the limit.
+        up.reset();
+        if (r.readEc == http::error::body_limit) {
+          co_await respondLocal(client, http::status::payload_too_large, version, false,
+                                "413 request body too large\n");
+          co_return finish(413, false);
+        }
+        co_return finish(499, false);
+      }
+      if (r.writeEc) {
+        up.reset();
+        metrics.upstreamResets.inc();
+        failure = http::status::bad_gateway;
+        break;
+      }
+    }
+    rp.emplace();
+    rp->header_limit(kUpstreamHeaderLimit);
+    rp->body_limit(boost::none);
+    if (head) {
+      rp->skip(true);
+    }
+    up->stream.expires_after(kUpstreamTimeout);
+    auto [rec, rn] = co_await http::async_read_header(up->stream, up->buffer, *rp, kUseTuple);
+    // Interim responses (100 Continue, 103 Early Hints) are dropped; the final one follows.
+    for (int interim = 0; !rec && interim < 8 && rp->get().result_int() / 100 == 1 &&
+                          rp->get().result() != http::status::switching_protocols;
+         ++interim) {
+      rp.emplace();
+      rp->header_limit(kUpstreamHeaderLimit);
+      rp->body_limit(boost::none);
+      if (head) {
+        rp->skip(true);
+      }
+      auto [rec2, rn2] = co_await http::async_read_header(up->stream, up->buffer, *rp, kUseTuple);
+      rec = rec2;
+    }
+    if (rec) {
+      up.reset();
+      rp.reset();
+      if (rec == beast::error::timeout) {
+        metrics.upstreamTimeouts.inc();
+        failure = http::status::gateway_timeout;
+        break;
+      }
+      metrics.upstreamResets.inc();
+      failure = http::status::bad_gateway;
+      if (!bodySent && (idempotent || reused)) {
+        continue;  // a stale pooled connection, or an endpoint that went away
+      }
+      break;
+    }
+    break;
+  }
+  if (!up || !rp) {
+    KDP_LOG_RATE_LIMITED(log, spdlog::level::warn, 5,
+                         "upstream failed status={} service={}/{} endpoint={}",
+                         static_cast<unsigned>(failure), be.namespace_, be.service,
+                         line.upstream);
+    const bool ok = co_await respondLocal(client, failure, version, canKeep && !bodySent,
+                                          std::string(obsolete_reason(failure)) + "\n");
+    co_return finish(static_cast<unsigned>(failure), ok);
+  }
+
+  // The response as the client gets it.
+  Response& res = rp->get();
+  const unsigned status = res.result_int();
+  const bool upstreamKeepAlive = rp->keep_alive();
+  removeHopByHop(res);
+  res.version(version);
+  bool keep = clientKeepAlive;
+  const bool noBody = head || status / 100 == 1 || status == 204 || status == 304;
+  if (!noBody && !rp->is_done()) {
+    if (version < 11) {
+      // An HTTP/1.0 client reads the body to the end of the connection.
+      if (res.chunked()) {
+        res.chunked(false);
+      }
+      keep = keep && rp->content_length().has_value();
+    } else if (!rp->content_length() && !res.chunked()) {
+      res.chunked(true);  // the upstream ends its body by closing: chunk it for the client
+    }
+  }
+  if (res.find(http::field::server) == res.end()) {
+    res.set(http::field::server, "kube-dataplane");
+  }
+  if (res.find(http::field::date) == res.end()) {
+    res.set(http::field::date, httpDate());
+  }
+  res.keep_alive(keep);
+  http::response_serializer<http::buffer_body> rs{res};
+  beast::get_lowest_layer(client).expires_after(kBodyTimeout);
+  auto [hec, hn] = co_await http::async_write_header(client, rs, kUseTuple);
+  metrics.count(status);
+  if (hec) {
+    co_return finish(status, false);
+  }
+  bool ok = true;
+  if (!noBody && !rp->is_done()) {
+    RelayResult r = co_await relayBody(up->stream, up->buffer, *rp, client, rs, chunk);
+    line.bytesOut = r.bytes;
+    if (r.readEc) {
+      // The upstream broke off mid-body (or timed out): the client cannot get a whole
+      // response; closing tells it so.
+      metrics.upstreamResets.inc();
+      ok = false;
+    }
+    if (r.writeEc) {
+      ok = false;
+    }
+  } else if (!noBody) {
+    // A complete empty body (Content-Length: 0, or chunked with no data): finish framing.
+    res.body().data = nullptr;
+    res.body().size = 0;
+    res.body().more = false;
+    auto [bec, bn] = co_await http::async_write(client, rs, kUseTuple);
+    ok = !bec;
+  }
+  if (ok && rp->is_done() && upstreamKeepAlive && up->buffer.size() == 0) {
+    checkin(w, *chosen, std::move(up));
+  }
+  co_return finish(status, ok && keep);
+}
+
+template <class Stream>
+asio::awaitable<void> Server::Impl::serve(Worker& w, Stream& stream, const ConnInfo& info) {
+  beast::flat_buffer buffer;
+  auto chunk = std::make_unique<char[]>(kBodyChunk);
+  for (std::uint64_t n = 0;; ++n) {
+    RequestParser parser;
+    parser.header_limit(kHeaderLimit);
+    if (options.maxBodySize != 0) {
+      parser.body_limit(options.maxBodySize);
+    } else {
+      parser.body_limit(boost::none);
+    }
+    // The deadline covers the whole header: a client trickling bytes (slowloris) is cut off.
+    beast::get_lowest_layer(stream).expires_after(n == 0 ? kHeaderTimeout : kIdleTimeout);
+    auto [ec, bytes] = co_await http::async_read_header(stream, buffer, parser, kUseTuple);
+    if (n > 0 && ec == beast::error::timeout && buffer.size() == 0) {
+      co_return;  // an idle keep-alive connection
+    }
+    if (ec) {
+      if (ec.category() == http::make_error_code(http::error::end_of_stream).category() &&
+          ec != http::error::end_of_stream && ec != http::error::partial_message) {
+        http::status st = http::status::bad_request;
+        if (ec == http::error::header_limit) {
+          st = http::status::request_header_fields_too_large;
+        } else if (ec == http::error::body_limit) {
+          st = http::status::payload_too_large;
+        }
+        co_await respondLocal(stream, st, 11, false,
+                              std::string(obsolete_reason(st)) + "\n");
+      } else if (ec == beast::error::timeout && buffer.size() != 0) {
+        co_await respondLocal(stream, http::status::request_timeout, 11, false,
+                              "408 request timeout\n");
+      }
+      co_return;
+    }
+    // Both Content-Length and Transfer-Encoding (RFC 9112 6.3: a smuggling vector): refuse.
+    if (parser.get().find(http::field::content_length) != parser.get().end() &&
+        parser.get().find(http::field::transfer_encoding) != parser.get().end()) {
+      co_await respondLocal(stream, http::status::bad_request, 11, false,
+                            "400 bad request: Content-Length with Transfer-Encoding\n");
+      co_return;
+    }
+    const bool keep = co_await handle(w, stream, buffer, parser, info, chunk.get());
+    if (!keep) {
+      co_return;
+    }
+  }
+}
+
+asio::awaitable<void> Server::Impl::plainSession(Worker& w, tcp::socket socket) {
+  ConnectionGuard guard(*this);
+  beast::error_code ec;
+  ConnInfo info;
+  info.clientIp = socket.remote_endpoint(ec).address().to_string();
+  info.localPort = socket.local_endpoint(ec).port();
+  beast::tcp_stream stream(std::move(socket));
+  co_await serve(w, stream, info);
+  closeWrite(stream);
+}
+
+asio::awaitable<void> Server::Impl::tlsSession(Worker& w, tcp::socket socket) {
+  ConnectionGuard guard(*this);
+  beast::error_code ec;
+  ConnInfo info;
+  info.clientIp = socket.remote_endpoint(ec).address().to_string();
+  info.localPort = socket.local_endpoint(ec).port();
+  info.tls = true;
+  TlsStream stream(beast::tcp_stream(std::move(socket)), sslCtx);
+  beast::get_lowest_layer(stream).expires_after(kHandshakeTimeout);
+  auto [hec] = co_await stream.async_handshake(ssl::stream_base::server, kUseTuple);
+  if (hec) {
+    metrics.tlsErrors.inc();
+    SPDLOG_LOGGER_DEBUG(log, "tls handshake failed client={} err={}", info.clientIp,
+                        hec.message());
+    co_return;
+  }
+  metrics.tlsHandshakes.inc();
+  co_await serve(w, stream, info);
+  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(1));
+  auto [sec] = co_await stream.async_shutdown(kUseTuple);
+  (void)sec;
+}
+
+asio::awaitable<void> Server::Impl::acceptLoop(Worker& w, tcp::acceptor& acceptor, bool tls) {
+  asio::steady_timer backoff(w.ioc);
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(kUseTuple);
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) {
+      co_return;
+    }
+    if (ec) {
+      KDP_LOG_RATE_LIMITED(log, spdlog::level::warn, 1, "ingress accept failed err={}",
+                           ec.message());
+      backoff.expires_after(std::chrono::milliseconds(50));
+      co_await backoff.async_wait(kUseTuple);
+      continue;
+    }
+    if (connections.fetch_add(1, std::memory_order_relaxed) >= kMaxConnections) {
+      connections.fetch_sub(1, std::memory_order_relaxed);
+      metrics.refused.inc();
+      KDP_LOG_RATE_LIMITED(log, spdlog::level::warn, 1,
+                           "ingress connection refused reason=too-many-connections max={}",
+                           kMaxConnections);
+      continue;
+    }
+    metrics.connections.inc();
+    beast::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    auto onDone = [this](std::exception_ptr e) { logException(*log, e); };
+    if (tls) {
+      asio::co_spawn(w.ioc, tlsSession(w, std::move(socket)), onDone);
+    } else {
+      asio::co_spawn(w.ioc, plainSession(w, std::move(socket)), onDone);
+    }
+  }
+}
+
+void Server::Impl::bind(std::optional<tcp::acceptor>& acceptor, asio::io_context& ioc,
+                        const HostPort& at, std::uint16_t& port, const char* flag) {
+  beast::error_code ec;
+  auto fail = [&](const char* what) {
+    throw std::runtime_error(std::string(flag) + " " + at.str() + ": " + what + ": " +
+                             ec.message());
+  };
+  const auto ip = asio::ip::make_address(at.ip.str(), ec);
+  if (ec) {
+    fail("address");
+  }
+  // Every worker binds the same port (SO_REUSEPORT: the kernel spreads connections); port 0
+  // means the first worker's choice.
+  const tcp::endpoint endpoint(ip, port != 0 ? port : at.port);
+  acceptor.emplace(ioc);
+  acceptor->open(endpoint.protocol(), ec);
+  if (ec) {
+    fail("socket");
+  }
+  acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  int one = 1;
+  if (::setsockopt(acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+    ec = beast::error_code(errno, boost::system::system_category());
+    fail("setsockopt");
+  }
+  acceptor->bind(endpoint, ec);
+  if (ec) {
+    fail("bind");
+  }
+  acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    fail("listen");
+  }
+  port = acceptor->local_endpoint(ec).port();
+}
+
+Server::Server(const IngressOptions& options, tls::CertStore& certs)
+    : impl_(std::make_unique<Impl>(options, certs)) {
+  tls::configureServerContext(impl_->sslCtx.native_handle(), certs);
+  const auto& al = options.accessLog;
+  if (al.kind == AccessLog::Kind::Stdout) {
+    impl_->access = std::make_shared<spdlog::logger>(
+        "ingress-access", std::make_shared<spdlog::sinks::stdout_sink_mt>());
+  } else if (al.kind == AccessLog::Kind::File) {
+    try {
+      impl_->access = std::make_shared<spdlog::logger>(
+          "ingress-access", std::make_shared<spdlog::sinks::basic_file_sink_mt>(al.path));
+    } catch (const std::exception& e) {
+      throw std::runtime_error("--access-log " + al.path + ": " + e.what());
+    }
+  }
+  if (impl_->access) {
+    impl_->access->set_pattern("%v");
+    impl_->access->set_level(spdlog::level::info);
+    impl_->access->flush_on(spdlog::level::info);
+  }
+}
+
+Server::~Server() {
+  stop();
+}
+
+void Server::setTable(std::shared_ptr<const RouteTable> table) {
+  impl_->table.store(std::move(table));
+}
+
+std::uint16_t Server::httpPort() const {
+  return impl_->httpPort;
+}
+std::uint16_t Server::httpsPort() const {
+  return impl_->httpsPort;
+}
+
+void Server::start() {
+  Impl& i = *impl_;
+  if (i.started) {
+    throw std::logic_error("ingress Server::start called twice");
+  }
+  i.started = true;
+  unsigned threads = i.options.threads;
+  if (threads == 0) {
+    threads = std::max(1U, std::thread::hardware_concurrency());
+  }
+  for (unsigned n = 0; n < threads; ++n) {
+    auto w = std::make_unique<Worker>(i, n);
+    if (i.options.http) {
+      i.bind(w->http, w->ioc, *i.options.http, i.httpPort, "--http");
+    }
+    if (i.options.https) {
+      i.bind(w->https, w->ioc, *i.options.https, i.httpsPort, "--https");
+    }
+    i.workers.push_back(std::move(w));
+  }
+  for (auto& wp : i.workers) {
+    Worker& w = *wp;
+    auto onDone = [&i](std::exception_ptr e) { logException(*i.log, e); };
+    if (w.http) {
+      asio::co_spawn(w.ioc, i.acceptLoop(w, *w.http, false), onDone);
+    }
+    if (w.https) {
+      asio::co_spawn(w.ioc, i.acceptLoop(w, *w.https, true), onDone);
+    }
+    w.thread = std::thread([&w, &i] {
+      const std::string name = "kdp/ingress-" + std::to_string(w.index);
+      ::pthread_setname_np(::pthread_self(), name.c_str());
+      // A handler that throws must not take the process down: log it and go on serving.
+      for (;;) {
+        try {
+          w.ioc.run();
+          return;
+        } catch (const std::exception& e) {
+          KDP_LOG_RATE_LIMITED(i.log, spdlog::level::err, 5, "ingress handler failed err={}",
+                               e.what());
+        }
+      }
+    });
+  }
+  SPDLOG_LOGGER_INFO(i.log, "ingress listening http={} https={} threads={}",
+                     i.options.http ? HostPort{i.options.http->ip, i.httpPort}.str() : "-",
+                     i.options.https ? HostPort{i.options.https->ip, i.httpsPort}.str() : "-",
+                     threads);
+}
+
+void Server::stop() {
+  Impl& i = *impl_;
+  for (auto& wp : i.workers) {
+    Worker& w = *wp;
+    asio::post(w.ioc, [&w] {
+      beast::error_code ignored;
+      if (w.http) {
+        w.http->close(ignored);
+      }
+      if (w.https) {
+        w.https->close(ignored);
+      }
+      w.pool.clear();
+      w.ioc.stop();
+    });
+  }
+  for (auto& wp : i.workers) {
+    if (wp->thread.joinable()) {
+      wp->thread.join();
+    }
+  }
+  // Destroying each io_context destroys the sessions still suspended in it.
+  i.workers.clear();
+}
+
+}  // namespace kdp::ingress

@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# `kube-dataplane ingress` end to end on loopback: backends started here on 127.0.0.x, named as
+# endpoints in a manifests directory; curl (--resolve) for host and path fan-out, 404/503/502,
+# the 308 to https, X-Forwarded-*, streamed uploads and 413; openssl s_client for SNI; raw
+# sockets for smuggling and oversized headers; a live edit of an Ingress.
+source "$(dirname "$0")/lib.sh"
+examples=$(cd "$(dirname "$0")/../../examples" && pwd)
+
+# A backend that answers every request with its name, the request line, the body length it
+# read, and the request headers it got (HTTP/1.1, keep-alive, Content-Length or chunked bodies).
+cat > "$KDP_TMP/backend.py" <<'PY'
+import http.server, socketserver, sys
+name, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def body_len(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            n = 0
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""): pass
+                    return n
+                left = size
+                while left:
+                    left -= len(self.rfile.read(min(left, 1 << 16)))
+                n += size
+                self.rfile.readline()
+        left = n = int(self.headers.get("Content-Length", "0"))
+        while left:
+            chunk = self.rfile.read(min(left, 1 << 16))
+            if not chunk: break
+            left -= len(chunk)
+        return n
+    def answer(self):
+        n = self.body_len()
+        text = "name=%s\nline=%s %s\nbody=%d\n" % (name, self.command, self.path, n)
+        text += "".join("h:%s: %s\n" % (k.lower(), v) for k, v in self.headers.items())
+        data = text.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "keep-alive, X-Secret")
+        self.send_header("X-Secret", "hop-by-hop")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+    do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = answer
+class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+S((addr, port), H).serve_forever()
+PY
+
+bport=$(kdp_free_port)
+kdp_spawn python3 "$KDP_TMP/backend.py" web-a 127.0.0.2 "$bport"
+kdp_spawn python3 "$KDP_TMP/backend.py" web-b 127.0.0.3 "$bport"
+kdp_spawn python3 "$KDP_TMP/backend.py" api 127.0.0.4 "$bport"
+for ip in 127.0.0.2 127.0.0.3 127.0.0.4; do
+  kdp_wait_for 10 curl -sf "http://$ip:$bport/" || kdp_fail "backend $ip did not start"
+done
+
+m="$KDP_TMP/m"
+mkdir -p "$m"
+cp "$examples/60-tls-secret.yaml" "$m/"
+svc() {  # svc NAME ADDRESS... : a Service on port 80 and its EndpointSlice on $bport
+  local name=$1; shift
+  cat <<YAML
+---
+apiVersion: v1
+kind: Service
+metadata: {name: $name, namespace: shop}
+spec: {ports: [{name: http, port: 80, targetPort: $bport}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: $name-1, namespace: shop, labels: {kubernetes.io/service-name: $name}}
+addressType: IPv4
+ports: [{name: http, port: $bport}]
+endpoints:
+YAML
+  local a
+  for a in "$@"; do echo "- addresses: [$a]"; done
+  [ $# -gt 0 ] || echo "  []"
+}
+{
+  cat <<'YAML'
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata:
+  name: kube-dataplane
+  annotations: {ingressclass.kubernetes.io/is-default-class: "true"}
+spec: {controller: kube-dataplane.io/ingress}
+YAML
+  svc web 127.0.0.2 127.0.0.3
+  svc api 127.0.0.4
+  svc empty
+  svc flaky 127.0.0.9 127.0.0.2   # 127.0.0.9: nothing listens
+  svc dead 127.0.0.9
+} > "$m/services.yaml"
+# "endpoints: []" needs the list on the key's line.
+sed -i -z 's/endpoints:\n  \[\]/endpoints: []/g' "$m/services.yaml"
+cat > "$m/ingress.yaml" <<'YAML'
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: shop, namespace: shop}
+spec:
+  tls:
+  - hosts: [shop.example.com, "*.shop.example.com"]
+    secretName: shop-tls
+  rules:
+  - host: shop.example.com
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {name: http}}}}
+      - {path: /api, pathType: Prefix, backend: {service: {name: api, port: {number: 80}}}}
+      - {path: /empty, pathType: Exact, backend: {service: {name: empty, port: {number: 80}}}}
+  - host: "*.shop.example.com"
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: api, port: {number: 80}}}}
+YAML
+cat > "$m/plain.yaml" <<'YAML'
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: plain, namespace: shop}
+spec:
+  rules:
+  - host: plain.example.com
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+      - {path: /flaky, pathType: Prefix, backend: {service: {name: flaky, port: {number: 80}}}}
+      - {path: /dead, pathType: Prefix, backend: {service: {name: dead, port: {number: 80}}}}
+YAML
+
+hport=$(kdp_free_port)
+sport=$(kdp_free_port)
+mport=$(kdp_free_port)
+kdp_spawn "$KDP_BIN" ingress --manifests "$m" --http "127.0.0.1:$hport" --https "127.0.0.1:$sport" \
+  --metrics "127.0.0.1:$mport" --threads 2 --max-body-size 8m --access-log "$KDP_TMP/access.log" \
+  2>"$KDP_TMP/log"
+kdp_wait_for 10 curl -sf "http://127.0.0.1:$mport/readyz" || kdp_fail "not ready: $(cat "$KDP_TMP/log")"
+
+H="http://plain.example.com:$hport"
+S="https://shop.example.com:$sport"
+R=(--resolve "plain.example.com:$hport:127.0.0.1" --resolve "shop.example.com:$hport:127.0.0.1"
+   --resolve "shop.example.com:$sport:127.0.0.1" --resolve "x.shop.example.com:$sport:127.0.0.1"
+   --resolve "nowhere.example.com:$hport:127.0.0.1" -sk --max-time 10)
+get() { curl "${R[@]}" "$@"; }
+code() { curl "${R[@]}" -o /dev/null -w '%{http_code}' "$@"; }
+
+# Host and path fan-out, round robin over both web endpoints.
+names=$(for _ in 1 2 3 4; do get "$H/" | grep '^name='; done | sort -u | tr '\n' ' ')
+[ "$names" = "name=web-a name=web-b " ] || kdp_fail "round robin over web: $names"
+get "$S/api/v1" | grep -x 'name=api' >/dev/null || kdp_fail "https /api → api"
+get "$S/api/v1?q=1" | grep -x 'line=GET /api/v1?q=1' >/dev/null || kdp_fail "target passed through"
+get "$S/apix" | grep '^name=web-' >/dev/null || kdp_fail "/apix is not under /api"
+get "https://x.shop.example.com:$sport/" | grep -x 'name=api' >/dev/null || kdp_fail "wildcard host"
+[ "$(code "http://nowhere.example.com:$hport/")" = 404 ] || kdp_fail "unknown host → 404"
+[ "$(code "$S/empty")" = 503 ] || kdp_fail "no endpoints → 503"
+[ "$(code "$H/dead")" = 502 ] || kdp_fail "dead endpoint → 502"
+for _ in 1 2 3 4; do
+  [ "$(code "$H/flaky")" = 200 ] || kdp_fail "a dead endpoint is retried on the next one"
+done
+
+# Plain HTTP to a TLS host: 308 to https.
+loc=$(curl "${R[@]}" -o /dev/null -w '%{http_code} %{redirect_url}' "http://shop.example.com:$hport/a?b=c")
+[ "$loc" = "308 https://shop.example.com:$sport/a?b=c" ] || kdp_fail "redirect: $loc"
+
+# Headers: X-Forwarded-*, X-Real-IP, hop-by-hop removed both ways, Date and Server.
+body=$(get -H 'Connection: keep-alive, X-Drop' -H 'X-Drop: 1' -H 'X-Forwarded-For: 6.6.6.6' "$S/api")
+grep -qx 'h:x-forwarded-for: 127.0.0.1' <<<"$body" || kdp_fail "X-Forwarded-For: $body"
+grep -qx 'h:x-real-ip: 127.0.0.1' <<<"$body" || kdp_fail "X-Real-IP"
+grep -qx 'h:x-forwarded-proto: https' <<<"$body" || kdp_fail "X-Forwarded-Proto"
+grep -qx 'h:x-forwarded-host: shop.example.com:'"$sport" <<<"$body" || kdp_fail "X-Forwarded-Host"
+grep -qx "h:x-forwarded-port: $sport" <<<"$body" || kdp_fail "X-Forwarded-Port"
+grep -q '^h:x-drop' <<<"$body" && kdp_fail "a header named by Connection was forwarded"
+hdrs=$(get -D - -o /dev/null "$H/")
+grep -qi '^date: ' <<<"$hdrs" || kdp_fail "no Date"
+grep -qi '^server: ' <<<"$hdrs" || kdp_fail "no Server"
+grep -qi '^x-secret' <<<"$hdrs" && kdp_fail "a response header named by Connection was forwarded"
+[ "$(get -I "$H/" | head -1 | tr -d '\r')" = "HTTP/1.1 200 OK" ] || kdp_fail "HEAD"
+
+# Keep-alive: several requests on one client connection.
+n=$(get -v "$H/" "$H/" "$H/" 2>&1 | grep -c 'Re-using existing connection' || true)
+[ "$n" -ge 2 ] || kdp_fail "client keep-alive"
+
+# Bodies: 6 MB streamed up (Content-Length and chunked), 9 MB refused with 413.
+head -c 6000000 /dev/urandom > "$KDP_TMP/6m"
+get --data-binary @"$KDP_TMP/6m" "$H/" | grep -x 'body=6000000' >/dev/null || kdp_fail "6 MB upload"
+get -H 'Transfer-Encoding: chunked' --data-binary @"$KDP_TMP/6m" "$H/" | grep -x 'body=6000000' >/dev/null ||
+  kdp_fail "chunked upload"
+head -c 9000000 /dev/zero > "$KDP_TMP/9m"
+[ "$(code --data-binary @"$KDP_TMP/9m" "$H/")" = 413 ] || kdp_fail "9 MB upload → 413"
+
+# Hostile input on raw sockets: CL+TE → 400, a 40 KB header → 431, a trickled header cut off.
+raw() {  # raw PORT DATA: sends DATA, prints the status line of the answer
+  python3 - "$1" "$2" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(sys.argv[2].encode().decode("unicode_escape").encode())
+print(s.makefile("rb").readline().decode().strip())
+PY
+}
+st=$(raw "$hport" 'POST / HTTP/1.1\r\nHost: plain.example.com\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n')
+[[ "$st" == "HTTP/1.1 400"* ]] || kdp_fail "CL+TE: $st"
+big=$(head -c 40000 /dev/zero | tr '\0' a)
+st=$(raw "$hport" "GET / HTTP/1.1\\r\\nHost: plain.example.com\\r\\nX-Big: $big\\r\\n\\r\\n")
+[[ "$st" == "HTTP/1.1 431"* ]] || kdp_fail "big header: $st"
+
+# SNI: the Secret's certificate for its hosts, the default certificate otherwise.
+subject() {
+  openssl s_client -connect "127.0.0.1:$sport" ${1:+-servername "$1"} </dev/null 2>/dev/null |
+    openssl x509 -noout -subject
+}
+subject shop.example.com | grep 'CN *= *shop.example.com' >/dev/null || kdp_fail "SNI shop.example.com"
+subject a.shop.example.com | grep 'CN *= *shop.example.com' >/dev/null || kdp_fail "SNI wildcard"
+subject other.example.com | grep 'kube-dataplane' >/dev/null || kdp_fail "SNI default: $(subject other.example.com)"
+subject "" | grep 'kube-dataplane' >/dev/null || kdp_fail "no SNI: default"
+openssl s_client -connect "127.0.0.1:$sport" -servername shop.example.com -tls1_1 </dev/null \
+  >/dev/null 2>&1 && kdp_fail "TLS 1.1 accepted"
+
+# Live reconfiguration: plain.example.com/ moves to the api Service.
+sed -i 's/name: web, port: {number: 80}/name: api, port: {number: 80}/' "$m/plain.yaml"
+is_api() { get "$H/" | grep -x 'name=api' >/dev/null; }
+kdp_wait_for 5 is_api || kdp_fail "edited Ingress not live"
+
+grep -q '"GET /api/v1?q=1 HTTP/1.1" 200' "$KDP_TMP/access.log" || kdp_fail "access log"
+metrics=$(curl -s "http://127.0.0.1:$mport/metrics")
+grep -q '^kube_dataplane_ingress_requests_total{status="2xx"} [1-9]' <<<"$metrics" ||
+  kdp_fail "requests metric: $(grep ingress_requests <<<"$metrics")"
+echo "PASS ingress"
