@@ -25,6 +25,7 @@
 #include "k8s/manifests_source.h"
 #include "k8s/source.h"
 #include "k8s/store.h"
+#include "proxy/one_shot.h"  // proxy one-shot modes
 
 namespace {
 
@@ -95,6 +96,12 @@ int waitForStopSignal(const sigset_t& set) {
 
 int runMain(const Options& options) {
   auto log = kdp::logger("app");
+
+  // --- proxy one-shot modes (--dry-run, --once, --cleanup): proxy/one_shot.h ---
+  if (options.command == Command::Proxy && options.proxy.mode != kdp::proxy::ProxyMode::Sync) {
+    return kdp::proxy::runOneShot(options.proxy, options.source.manifestsDir);
+  }
+  // --- end proxy one-shot modes ---
 
   if (!options.source.kubeconfig.empty() || options.source.manifestsDir.empty()) {
     return failWith("the Kubernetes API source is not built yet (use --manifests DIR)",

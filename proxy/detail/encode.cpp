@@ -1,0 +1,415 @@
+#include "proxy/detail/encode.h"
+
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_nat.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+
+#include <cstring>
+
+#include "nft/expr.h"
+
+namespace kdp::proxy::detail {
+
+namespace {
+
+using nft::Element;
+using nft::ExprHandle;
+using Bytes = std::vector<std::uint8_t>;
+
+// nft's datatype ids, so that `nft list` shows our sets with their types.
+constexpr std::uint32_t kTypeIpv4 = 7, kTypeIpv6 = 8, kTypeProto = 12, kTypeService = 13,
+                        kTypeMark = 19;
+constexpr std::uint32_t kTypeBits = 6;
+
+std::uint32_t concatType(std::initializer_list<std::uint32_t> types) {
+  std::uint32_t t = 0;
+  for (auto x : types) {
+    t = (t << kTypeBits) | x;
+  }
+  return t;
+}
+
+struct Fam {
+  IpFamily family;
+  std::uint16_t proto;     // NFPROTO_*
+  std::uint32_t addrLen;   // bytes
+  std::uint32_t words;     // addrLen / 4
+  std::uint32_t addrType;  // nft datatype id
+  std::uint32_t saddrOff, daddrOff;
+};
+
+Fam famOf(IpFamily f) {
+  if (f == IpFamily::V4) {
+    return {f, NFPROTO_IPV4, 4, 1, kTypeIpv4, 12, 16};
+  }
+  return {f, NFPROTO_IPV6, 16, 4, kTypeIpv6, 8, 24};
+}
+
+void putAddr(Bytes& b, const IpAddr& ip) {
+  b.insert(b.end(), ip.bytes().begin(), ip.bytes().begin() + static_cast<long>(ip.size()));
+}
+void putProto(Bytes& b, std::uint8_t proto) { b.insert(b.end(), {proto, 0, 0, 0}); }
+void putPort(Bytes& b, std::uint16_t port) {
+  b.insert(b.end(), {static_cast<std::uint8_t>(port >> 8), static_cast<std::uint8_t>(port), 0, 0});
+}
+void putHost32(Bytes& b, std::uint32_t v) {
+  std::uint8_t x[4];
+  std::memcpy(x, &v, 4);
+  b.insert(b.end(), x, x + 4);
+}
+Bytes serviceKey(const ServiceKey& k) {
+  Bytes b;
+  putAddr(b, k.ip);
+  putProto(b, k.proto);
+  putPort(b, k.port);
+  return b;
+}
+Element verdictElement(const ServiceKey& k, const Verdict& v) {
+  Element e;
+  e.key = serviceKey(k);
+  if (v.kind == Verdict::Kind::Drop) {
+    e.verdict = NF_DROP;
+  } else {
+    e.verdict = NFT_GOTO;
+    e.chain = v.chain;
+  }
+  return e;
+}
+
+Element toElement(const std::pair<const ServiceKey, Verdict>& kv) {
+  return verdictElement(kv.first, kv.second);
+}
+Element toElement(const ServiceKey& k) { return Element{serviceKey(k), {}, {}, 0, {}}; }
+Element toElement(const IpAddr& ip) {
+  Element e;
+  putAddr(e.key, ip);
+  return e;
+}
+Element toElement(const FirewallAllow& f) {
+  Element e;
+  e.key = serviceKey(f.service);
+  e.keyEnd = e.key;
+  // The source range: first and last address of the prefix.
+  auto first = f.source.addr().bytes();
+  auto last = first;
+  const std::size_t n = f.source.addr().size();
+  for (std::size_t i = 0; i < n; ++i) {
+    const int bitsHere = std::max(0, std::min(8, static_cast<int>(f.source.prefixLen()) - static_cast<int>(i) * 8));
+    const auto hostMask = static_cast<std::uint8_t>(0xff >> bitsHere);
+    last[i] = static_cast<std::uint8_t>(first[i] | hostMask);
+  }
+  e.key.insert(e.key.end(), first.begin(), first.begin() + static_cast<long>(n));
+  e.keyEnd.insert(e.keyEnd.end(), last.begin(), last.begin() + static_cast<long>(n));
+  return e;
+}
+Element toElement(const std::pair<const BackendKey, Backend>& kv) {
+  Element e;
+  e.key = serviceKey(kv.first.service);
+  putHost32(e.key, kv.first.slot);
+  putAddr(e.data, kv.second.ip);
+  putPort(e.data, kv.second.port);
+  return e;
+}
+/// hairpin holds (endpoint . endpoint).
+Element hairpinElement(const IpAddr& ip) {
+  Element e;
+  putAddr(e.key, ip);
+  putAddr(e.key, ip);
+  return e;
+}
+
+// --- rules -------------------------------------------------------------------------------
+
+struct RuleBuilder {
+  const Fam& f;
+  std::vector<ExprHandle> x;
+
+  void add(ExprHandle e) { x.push_back(std::move(e)); }
+  /// daddr . l4proto . th dport into words base.. ; returns the first register.
+  std::uint32_t loadServiceKey(std::uint32_t base = 0) {
+    add(nft::payload(NFT_PAYLOAD_NETWORK_HEADER, f.daddrOff, f.addrLen, nft::reg32(base)));
+    add(nft::meta(NFT_META_L4PROTO, nft::reg32(base + f.words)));
+    add(nft::payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, nft::reg32(base + f.words + 1)));
+    return nft::reg32(base);
+  }
+  std::uint32_t keyWords() const { return f.words + 2; }
+  void lookupSet(std::uint32_t sreg, const char* set, bool invert = false) {
+    add(nft::lookup(sreg, set, 0, -1, invert));
+  }
+  void setMark() {
+    add(nft::meta(NFT_META_MARK, NFT_REG_1));
+    add(nft::bitwiseU32(NFT_REG_1, NFT_REG_1, ~kMasqueradeMark, kMasqueradeMark));
+    add(nft::metaSet(NFT_META_MARK, NFT_REG_1));
+  }
+};
+
+std::vector<ExprHandle> encodeRule(const StaticRule& rule, const Fam& f) {
+  RuleBuilder b{f, {}};
+  switch (rule.kind) {
+    case RuleKind::Jump: b.add(nft::verdict(NFT_JUMP, rule.target)); break;
+    case RuleKind::Goto: b.add(nft::verdict(NFT_GOTO, rule.target)); break;
+    case RuleKind::Reject:
+      b.add(nft::reject(NFT_REJECT_ICMP_UNREACH, f.family == IpFamily::V4 ? 3 : 4));
+      break;
+    case RuleKind::FirewallCheck: {
+      b.lookupSet(b.loadServiceKey(), kFirewallIps);
+      const auto reg = b.loadServiceKey();
+      b.add(nft::payload(NFT_PAYLOAD_NETWORK_HEADER, f.saddrOff, f.addrLen,
+                         nft::reg32(b.keyWords())));
+      b.lookupSet(reg, kFirewallAllow, true);
+      b.add(nft::verdict(NF_DROP));
+      break;
+    }
+    case RuleKind::NoEndpointsVmap:
+      b.add(nft::lookup(b.loadServiceKey(), kNoEndpointServices, 0, NFT_REG_VERDICT, false));
+      break;
+    case RuleKind::ClusterIpsReject:
+      b.add(nft::payload(NFT_PAYLOAD_NETWORK_HEADER, f.daddrOff, f.addrLen, NFT_REG_1));
+      b.lookupSet(NFT_REG_1, kClusterIps);
+      b.add(nft::reject(NFT_REJECT_ICMP_UNREACH, f.family == IpFamily::V4 ? 3 : 4));
+      break;
+    case RuleKind::MarkFromOutside: {
+      b.add(nft::payload(NFT_PAYLOAD_NETWORK_HEADER, f.daddrOff, f.addrLen, NFT_REG_1));
+      b.lookupSet(NFT_REG_1, kClusterIps);
+      b.add(nft::payload(NFT_PAYLOAD_NETWORK_HEADER, f.saddrOff, f.addrLen, NFT_REG_1));
+      Bytes mask(f.addrLen, 0), zero(f.addrLen, 0), net(f.addrLen, 0);
+      for (std::size_t i = 0; i < f.addrLen; ++i) {
+        const int bits = std::max(0, std::min(8, static_cast<int>(rule.cidr.prefixLen()) - static_cast<int>(i) * 8));
+        mask[i] = static_cast<std::uint8_t>(0xff00 >> bits);
+        net[i] = rule.cidr.addr().bytes()[i] & mask[i];
+      }
+      b.add(nft::bitwise(NFT_REG_1, NFT_REG_1, mask, zero));
+      b.add(nft::cmp(NFT_REG_1, NFT_CMP_NEQ, net));
+      b.setMark();
+      break;
+    }
+    case RuleKind::MarkServices:
+      b.lookupSet(b.loadServiceKey(), kMasqueradeServices);
+      b.setMark();
+      break;
+    case RuleKind::ServiceVmap:
+      b.add(nft::lookup(b.loadServiceKey(), kServiceIps, 0, NFT_REG_VERDICT, false));
+      break;
+    case RuleKind::HairpinMark:
+      b.add(nft::ct(NFT_CT_STATUS, NFT_REG_1));
+      b.add(nft::bitwiseU32(NFT_REG_1, NFT_REG_1, IPS_DST_NAT, 0));
+      b.add(nft::cmpU32(NFT_REG_1, NFT_CMP_NEQ, 0));
+      b.add(nft::payload(NFT_PAYLOAD_NETWORK_HEADER, f.saddrOff, f.addrLen, nft::reg32(0)));
+      b.add(nft::payload(NFT_PAYLOAD_NETWORK_HEADER, f.daddrOff, f.addrLen, nft::reg32(f.words)));
+      b.lookupSet(nft::reg32(0), kHairpin);
+      b.setMark();
+      break;
+    case RuleKind::ReturnUnmarked:
+      b.add(nft::meta(NFT_META_MARK, NFT_REG_1));
+      b.add(nft::bitwiseU32(NFT_REG_1, NFT_REG_1, kMasqueradeMark, 0));
+      b.add(nft::cmpU32(NFT_REG_1, NFT_CMP_EQ, 0));
+      b.add(nft::verdict(NFT_RETURN));
+      break;
+    case RuleKind::Masquerade:
+      b.add(nft::meta(NFT_META_MARK, NFT_REG_1));
+      b.add(nft::bitwiseU32(NFT_REG_1, NFT_REG_1, 0xffffffffu, kMasqueradeMark));
+      b.add(nft::metaSet(NFT_META_MARK, NFT_REG_1));
+      b.add(nft::masquerade(NF_NAT_RANGE_PROTO_RANDOM_FULLY));
+      break;
+    case RuleKind::DnatRandom:
+    case RuleKind::DnatHash: {
+      const auto key = b.loadServiceKey();
+      const std::uint32_t slot = nft::reg32(b.keyWords());
+      if (rule.kind == RuleKind::DnatRandom) {
+        b.add(nft::numgenRandom(slot, rule.n));
+      } else {
+        // The source address goes above the key (word 4 for IPv4, 8 for IPv6).
+        const std::uint32_t src = nft::reg32(f.family == IpFamily::V4 ? 4 : 8);
+        b.add(nft::payload(NFT_PAYLOAD_NETWORK_HEADER, f.saddrOff, f.addrLen, src));
+        b.add(nft::jhash(src, f.addrLen, slot, rule.n, 0));
+      }
+      b.add(nft::lookup(key, backendsMapName(rule.n), 0, NFT_REG_1, false));
+      b.add(nft::dnat(f.proto, NFT_REG_1, nft::reg32(f.words)));
+      break;
+    }
+  }
+  return std::move(b.x);
+}
+
+std::uint32_t hookNum(Hook h) {
+  switch (h) {
+    case Hook::Prerouting: return NF_INET_PRE_ROUTING;
+    case Hook::Input: return NF_INET_LOCAL_IN;
+    case Hook::Forward: return NF_INET_FORWARD;
+    case Hook::Output: return NF_INET_LOCAL_OUT;
+    case Hook::Postrouting: return NF_INET_POST_ROUTING;
+  }
+  return NF_INET_PRE_ROUTING;
+}
+
+template <class C, class F>
+std::vector<Element> allOf(const C& c, F toEl) {
+  std::vector<Element> out;
+  out.reserve(c.size());
+  for (const auto& v : c) {
+    out.push_back(toEl(v));
+  }
+  return out;
+}
+
+/// Elements in `a` and not in `b` (both sorted containers of the same type).
+template <class C, class F>
+std::vector<Element> minus(const C& a, const C& b, F toEl) {
+  std::vector<Element> out;
+  auto i = a.begin();
+  auto j = b.begin();
+  while (i != a.end()) {
+    if (j == b.end() || *i < *j) {
+      out.push_back(toEl(*i));
+      ++i;
+    } else if (*j < *i) {
+      ++j;
+    } else {
+      ++i;
+      ++j;
+    }
+  }
+  return out;
+}
+
+constexpr auto kAnyToElement = [](const auto& v) { return toElement(v); };
+
+/// Calls fn(setName, container, toElement) for each set and map of the table.
+template <class Fn>
+void forEachSet(const Table& t, Fn&& fn) {
+  fn(std::string(kServiceIps), t.serviceIps, kAnyToElement);
+  fn(std::string(kNoEndpointServices), t.noEndpointServices, kAnyToElement);
+  fn(std::string(kMasqueradeServices), t.masqueradeServices, kAnyToElement);
+  fn(std::string(kClusterIps), t.clusterIps, kAnyToElement);
+  fn(std::string(kFirewallIps), t.firewallIps, kAnyToElement);
+  fn(std::string(kFirewallAllow), t.firewallAllow, kAnyToElement);
+  fn(std::string(kHairpin), t.hairpin, [](const IpAddr& ip) { return hairpinElement(ip); });
+}
+
+const std::map<BackendKey, Backend>& backendsOf(const Table& t, std::uint32_t n) {
+  static const std::map<BackendKey, Backend> kEmpty;
+  auto it = t.backends.find(n);
+  return it == t.backends.end() ? kEmpty : it->second;
+}
+
+}  // namespace
+
+std::uint16_t nfproto(IpFamily family) { return famOf(family).proto; }
+
+void encodeDeleteTable(nft::Batch& batch, IpFamily family) {
+  batch.addTable(nfproto(family), kTableName);
+  batch.deleteTable(nfproto(family), kTableName);
+}
+
+void encodeFullTable(nft::Batch& batch, const Table& t) {
+  const Fam f = famOf(t.family);
+  const std::string table = kTableName;
+  encodeDeleteTable(batch, t.family);
+  batch.addTable(f.proto, table);
+
+  const std::uint32_t svcType = concatType({f.addrType, kTypeProto, kTypeService});
+  const std::uint32_t svcLen = f.addrLen + 8;
+  auto set = [&](const char* name, std::uint32_t keyType, std::uint32_t keyLen) {
+    nft::SetSpec s;
+    s.name = name;
+    s.keyType = keyType;
+    s.keyLen = keyLen;
+    return s;
+  };
+  auto vmap = [&](const char* name) {
+    nft::SetSpec s = set(name, svcType, svcLen);
+    s.flags = NFT_SET_MAP;
+    s.dataType = NFT_DATA_VERDICT;
+    return s;
+  };
+  batch.addSet(f.proto, table, vmap(kServiceIps));
+  batch.addSet(f.proto, table, vmap(kNoEndpointServices));
+  batch.addSet(f.proto, table, set(kMasqueradeServices, svcType, svcLen));
+  batch.addSet(f.proto, table, set(kClusterIps, f.addrType, f.addrLen));
+  batch.addSet(f.proto, table, set(kFirewallIps, svcType, svcLen));
+  {
+    nft::SetSpec s = set(kFirewallAllow, concatType({f.addrType, kTypeProto, kTypeService, f.addrType}),
+                         svcLen + f.addrLen);
+    s.flags = NFT_SET_INTERVAL | NFT_SET_CONCAT;
+    s.concatFieldLengths = {static_cast<std::uint8_t>(f.addrLen), 1, 2,
+                            static_cast<std::uint8_t>(f.addrLen)};
+    batch.addSet(f.proto, table, s);
+  }
+  batch.addSet(f.proto, table, set(kHairpin, concatType({f.addrType, f.addrType}), 2 * f.addrLen));
+  for (std::uint32_t n : t.endpointCounts) {
+    nft::SetSpec s = set("", concatType({f.addrType, kTypeProto, kTypeService, kTypeMark}),
+                         svcLen + 4);
+    s.name = backendsMapName(n);
+    s.flags = NFT_SET_MAP;
+    s.dataType = concatType({f.addrType, kTypeService});
+    s.dataLen = f.addrLen + 4;
+    batch.addSet(f.proto, table, s);
+  }
+
+  for (const auto& c : t.chains) {
+    nft::ChainSpec spec{c.name, std::nullopt};
+    if (c.base) {
+      spec.hook = nft::HookSpec{c.base->type == ChainType::Nat ? "nat" : "filter",
+                                hookNum(c.base->hook), c.base->priority};
+    }
+    batch.addChain(f.proto, table, spec);
+  }
+  for (const auto& c : t.chains) {
+    for (const auto& r : c.rules) {
+      batch.addRule(f.proto, table, c.name, encodeRule(r, f));
+    }
+  }
+
+  forEachSet(t, [&](const std::string& name, const auto& c, auto toEl) {
+    if (!c.empty()) {
+      batch.addElements(f.proto, table, name, allOf(c, toEl));
+    }
+  });
+  for (const auto& [n, elements] : t.backends) {
+    if (!elements.empty()) {
+      batch.addElements(f.proto, table, backendsMapName(n), allOf(elements, kAnyToElement));
+    }
+  }
+}
+
+void encodeElementDiff(nft::Batch& batch, const Table& from, const Table& to) {
+  const Fam f = famOf(to.family);
+  const std::string table = kTableName;
+  // Deletes first: a map element whose value changed is deleted, then added anew.
+  auto diffs = [&](bool deletes) {
+    auto one = [&](const std::string& name, const auto& a, const auto& b, auto toEl) {
+      auto els = deletes ? minus(a, b, toEl) : minus(b, a, toEl);
+      if (els.empty()) {
+        return;
+      }
+      if (deletes) {
+        batch.deleteElements(f.proto, table, name, els);
+      } else {
+        batch.addElements(f.proto, table, name, els);
+      }
+    };
+    one(kServiceIps, from.serviceIps, to.serviceIps, kAnyToElement);
+    one(kNoEndpointServices, from.noEndpointServices, to.noEndpointServices, kAnyToElement);
+    one(kMasqueradeServices, from.masqueradeServices, to.masqueradeServices, kAnyToElement);
+    one(kClusterIps, from.clusterIps, to.clusterIps, kAnyToElement);
+    one(kFirewallIps, from.firewallIps, to.firewallIps, kAnyToElement);
+    one(kFirewallAllow, from.firewallAllow, to.firewallAllow, kAnyToElement);
+    one(kHairpin, from.hairpin, to.hairpin, [](const IpAddr& ip) { return hairpinElement(ip); });
+    for (std::uint32_t n : to.endpointCounts) {
+      one(backendsMapName(n), backendsOf(from, n), backendsOf(to, n), kAnyToElement);
+    }
+  };
+  diffs(true);
+  diffs(false);
+}
+
+std::size_t ruleCount(const Table& table) {
+  std::size_t n = 0;
+  for (const auto& c : table.chains) {
+    n += c.rules.size();
+  }
+  return n;
+}
+
+}  // namespace kdp::proxy::detail

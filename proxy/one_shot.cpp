@@ -1,0 +1,66 @@
+#include "proxy/one_shot.h"
+
+#include <cstdio>
+#include <stdexcept>
+
+#include "common/logging.h"
+#include "k8s/manifests_source.h"
+#include "k8s/source.h"
+#include "k8s/store.h"
+#include "proxy/compiler.h"
+#include "proxy/render.h"
+#include "proxy/syncer.h"
+
+namespace kdp::proxy {
+
+namespace {
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "kube-dataplane: %s\n", message.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int runOneShot(const ProxyOptions& options, const std::string& manifestsDir) {
+  if (options.mode == ProxyMode::Cleanup) {
+    if (auto r = cleanupTables(); !r) {
+      return fail("proxy --cleanup: " + r.error().message);
+    }
+    return 0;
+  }
+  if (manifestsDir.empty()) {
+    return fail("the Kubernetes API source is not built yet (use --manifests DIR)");
+  }
+  k8s::Store store;
+  auto source = k8s::makeManifestsSource(manifestsDir);
+  try {
+    source->start(store);
+  } catch (const std::runtime_error& e) {
+    return fail(e.what());
+  }
+  source->stop();
+  const auto snap = store.snapshot();
+  const NodeInfo node = makeNodeInfo(*snap, options);
+  const Ruleset desired = compile(*snap, node);
+
+  if (options.mode == ProxyMode::DryRun) {
+    const std::string text = renderNft(desired);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+    return 0;
+  }
+  // --once: one full sync, whatever is in the kernel now.
+  try {
+    Syncer syncer;
+    if (auto r = syncer.sync(desired); !r) {
+      return fail("proxy --once: " + r.error().message);
+    }
+  } catch (const std::runtime_error& e) {
+    return fail(std::string("proxy --once: ") + e.what());
+  }
+  SPDLOG_LOGGER_INFO(logger("proxy"), "applied full sync elements={}", desired.elementCount());
+  return 0;
+}
+
+}  // namespace kdp::proxy

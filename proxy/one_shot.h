@@ -1,0 +1,17 @@
+#pragma once
+// The proxy's one-shot modes, run by main instead of the long-running component:
+//   --dry-run  load the source, print the ruleset as `nft -f` text, touch nothing;
+//   --once     load the source, apply one full sync to the kernel, exit 0 when it was accepted;
+//   --cleanup  delete kube-dataplane's tables (ip and ip6) and exit (no source needed).
+
+#include <string>
+
+#include "proxy/options.h"
+
+namespace kdp::proxy {
+
+/// Runs `options.mode` (not Sync) on the manifests directory `manifestsDir`. Prints errors as one
+/// line `kube-dataplane: ...` on stderr. Returns the process exit code. Main thread.
+int runOneShot(const ProxyOptions& options, const std::string& manifestsDir);
+
+}  // namespace kdp::proxy

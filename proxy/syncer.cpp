@@ -1,0 +1,87 @@
+#include "proxy/syncer.h"
+
+#include "nft/netlink.h"
+#include "proxy/detail/encode.h"
+
+namespace kdp::proxy {
+
+Syncer::Syncer() : nl_(std::make_unique<nft::Netlink>()) {}
+Syncer::~Syncer() = default;
+
+Result<SyncStats> Syncer::sync(const Ruleset& desired) {
+  nft::Batch batch(nl_->nextSeq());
+  SyncStats stats;
+  for (const auto& table : desired.tables) {
+    const Table* old = nullptr;
+    if (applied_ && !needFull_) {
+      for (const auto& t : applied_->tables) {
+        if (t.family == table.family) {
+          old = &t;
+        }
+      }
+    }
+    if (old != nullptr && old->sameStaticPart(table)) {
+      detail::encodeElementDiff(batch, *old, table);
+    } else {
+      // First sync, a new static part, or recovery: replace the table in this transaction, so
+      // that packets never see a moment without rules.
+      detail::encodeFullTable(batch, table);
+      stats.full = true;
+    }
+  }
+  // Families we no longer program (and, on a full sync, whatever an earlier run left).
+  for (IpFamily family : {IpFamily::V4, IpFamily::V6}) {
+    bool wanted = false;
+    for (const auto& t : desired.tables) {
+      wanted = wanted || t.family == family;
+    }
+    bool had = needFull_ || !applied_;
+    if (applied_ && !had) {
+      for (const auto& t : applied_->tables) {
+        had = had || t.family == family;
+      }
+    }
+    if (!wanted && had) {
+      detail::encodeDeleteTable(batch, family);
+    }
+  }
+  stats.messages = batch.messageCount();
+  if (stats.messages == 0) {
+    return stats;
+  }
+  if (auto r = nl_->commit(batch); !r) {
+    needFull_ = true;
+    return r.error();
+  }
+  applied_ = desired;
+  needFull_ = false;
+  return stats;
+}
+
+bool Syncer::checkDrift() {
+  if (!applied_ || needFull_) {
+    return needFull_;
+  }
+  for (const auto& t : applied_->tables) {
+    auto count = nl_->countRules(detail::nfproto(t.family), kTableName);
+    if (!count || *count != static_cast<long>(detail::ruleCount(t))) {
+      needFull_ = true;
+      return true;
+    }
+  }
+  return false;
+}
+
+Result<void> cleanupTables() {
+  try {
+    nft::Netlink nl;
+    nft::Batch batch(nl.nextSeq());
+    detail::encodeDeleteTable(batch, IpFamily::V4);
+    detail::encodeDeleteTable(batch, IpFamily::V6);
+    return nl.commit(batch);
+  } catch (const std::runtime_error& e) {
+    return Error{e.what()};
+  }
+}
+
+}  // namespace kdp::proxy

@@ -1,0 +1,57 @@
+#pragma once
+// The applier: sends the difference between the last applied Ruleset and the desired one to
+// the kernel as one nftables transaction (element adds/deletes; the whole table only when its
+// static part changed, at the first sync, or after any failure), and notices when someone else
+// deleted or flushed our tables.
+//
+// Not thread-safe: one owner thread (the proxy's sync thread, or main for --once).
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "common/result.h"
+#include "proxy/ruleset.h"
+
+namespace kdp::nft {
+class Netlink;
+}
+
+namespace kdp::proxy {
+
+struct SyncStats {
+  bool full = false;           // the last sync rewrote whole tables
+  std::size_t messages = 0;    // netlink messages in the last transaction (0: nothing to do)
+};
+
+class Syncer {
+ public:
+  /// Opens the netlink socket (throws std::runtime_error when it cannot).
+  Syncer();
+  ~Syncer();
+  Syncer(const Syncer&) = delete;
+  Syncer& operator=(const Syncer&) = delete;
+
+  /// Makes the kernel hold `desired`. On error the kernel kept its previous state, the error
+  /// names the refused message and the reason, and the next sync is a full one.
+  Result<SyncStats> sync(const Ruleset& desired);
+
+  /// True when our tables no longer look like what we applied (deleted, flushed, rules
+  /// changed): the next sync is then a full one. Errors count as drift.
+  bool checkDrift();
+
+  /// Forces the next sync to rewrite whole tables.
+  void requireFullSync() { needFull_ = true; }
+  bool needsFullSync() const { return needFull_; }
+
+ private:
+  std::unique_ptr<nft::Netlink> nl_;
+  std::optional<Ruleset> applied_;
+  bool needFull_ = true;
+};
+
+/// Deletes kube-dataplane's tables (ip and ip6) in one transaction; absent tables are fine.
+Result<void> cleanupTables();
+
+}  // namespace kdp::proxy
