@@ -1,5 +1,6 @@
 #include "app/components.h"
 
+#include "dns/component.h"
 #include "ingress/component.h"
 
 namespace kdp::app {
@@ -12,7 +13,7 @@ std::vector<std::unique_ptr<Component>> makeComponents(const Options& options) {
     throw NotBuilt("proxy");
   }
   if (options.command == Command::Dns || (run && !options.dns.listen.empty())) {
-    throw NotBuilt("dns");
+    components.push_back(dns::makeComponent(options.dns));
   }
   if (options.command == Command::Ingress ||
       (run && (options.ingress.http || options.ingress.https))) {

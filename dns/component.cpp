@@ -1,0 +1,125 @@
+#include "dns/component.h"
+
+#include <pthread.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "common/logging.h"
+#include "dns/detail/forwarder.h"
+#include "dns/detail/server_metrics.h"
+#include "dns/server.h"
+#include "dns/zone.h"
+#include "k8s/store.h"
+
+namespace kdp::dns {
+
+namespace {
+
+/// The watcher ("kdp/dns-watch") compiles each store update into a zone and publishes it; the
+/// server's workers answer from it.
+class DnsComponent : public Component {
+ public:
+  explicit DnsComponent(const DnsOptions& options) : options_(options) {
+    zoneOptions_ = ZoneOptions{options.clusterDomain, options.ttl, options.pods};
+    zones_ = std::make_shared<ZoneHolder>(std::make_shared<const Zone>(zoneOptions_));
+    ServerOptions so;
+    so.listen = options.listen;
+    so.threads = options.threads != 0 ? options.threads
+                                      : std::max(1u, std::thread::hardware_concurrency());
+    so.upstreams = options.upstreams;
+    if (so.upstreams.empty()) {
+      std::ifstream in("/etc/resolv.conf");
+      std::stringstream text;
+      text << in.rdbuf();
+      so.upstreams = parseResolvConf(text.str());
+    }
+    // Never forward to ourselves.
+    std::erase_if(so.upstreams, [&](const HostPort& up) {
+      return std::find(options.listen.begin(), options.listen.end(), up) != options.listen.end();
+    });
+    so.cacheSize = options.cacheSize;
+    upstreams_ = so.upstreams.size();
+    server_ = std::make_unique<Server>(std::move(so), zones_);
+  }
+
+  ~DnsComponent() override { stop(); }
+
+  std::string_view name() const override { return "dns"; }
+
+  void start(k8s::Store& store) override {
+    metrics_ = &ServerMetrics::get();
+    server_->start();
+    subscription_ = store.subscribe();
+    watcher_ = std::thread([this] { watch(); });
+    SPDLOG_LOGGER_INFO(log_, "dns serving listen={} threads={} upstreams={} domain={}",
+                       options_.listen.empty() ? std::string("-") : options_.listen.front().str(),
+                       options_.threads, upstreams_, options_.clusterDomain);
+  }
+
+  bool ready() const override { return ready_.load(std::memory_order_acquire); }
+
+  void stop() override {
+    if (stopped_.exchange(true)) {
+      return;
+    }
+    stopping_.store(true);
+    if (subscription_) {
+      subscription_->close();
+    }
+    if (watcher_.joinable()) {
+      watcher_.join();
+    }
+    server_->stop();
+  }
+
+ private:
+  void watch() {
+    pthread_setname_np(pthread_self(), "kdp/dns-watch");
+    while (!stopping_.load()) {
+      auto update = subscription_->next(std::chrono::milliseconds(500));
+      if (!update) {
+        continue;
+      }
+      const auto start = std::chrono::steady_clock::now();
+      auto zone = compileZone(*update->snapshot, zoneOptions_);
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      metrics_->zoneBuildSeconds->observe(seconds);
+      metrics_->zoneUpdates->inc();
+      metrics_->zoneNames->set(static_cast<double>(zone->nodeCount()));
+      const bool synced = zone->synced();
+      SPDLOG_LOGGER_DEBUG(log_, "zone published version={} names={} seconds={} synced={}",
+                          zone->version(), zone->nodeCount(), seconds, synced);
+      zones_->publish(std::move(zone));
+      server_->notifyZoneChanged();
+      if (synced && !ready_.exchange(true)) {
+        SPDLOG_LOGGER_INFO(log_, "dns ready version={}", update->snapshot->version);
+      }
+    }
+  }
+
+  DnsOptions options_;
+  ZoneOptions zoneOptions_;
+  std::size_t upstreams_ = 0;
+  std::shared_ptr<ZoneHolder> zones_;
+  std::unique_ptr<Server> server_;
+  std::shared_ptr<k8s::Subscription> subscription_;
+  std::thread watcher_;
+  std::atomic<bool> ready_{false};
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> stopped_{false};
+  ServerMetrics* metrics_ = nullptr;
+  std::shared_ptr<spdlog::logger> log_ = logger("dns");
+};
+
+}  // namespace
+
+std::unique_ptr<Component> makeComponent(const DnsOptions& options) {
+  return std::make_unique<DnsComponent>(options);
+}
+
+}  // namespace kdp::dns

@@ -1,0 +1,487 @@
+#include "dns/detail/forwarder.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "common/logging.h"
+
+namespace kdp::dns {
+
+namespace {
+
+std::uint8_t* mut(std::string& s) { return reinterpret_cast<std::uint8_t*>(s.data()); }
+std::span<const std::uint8_t> asBytes(std::string_view s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+socklen_t sockaddrOf(const HostPort& hp, sockaddr_storage& ss) {
+  std::memset(&ss, 0, sizeof ss);
+  if (hp.ip.isV4()) {
+    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(hp.port);
+    std::memcpy(&sin->sin_addr, hp.ip.bytes().data(), 4);
+    return sizeof(sockaddr_in);
+  }
+  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  sin6->sin6_family = AF_INET6;
+  sin6->sin6_port = htons(hp.port);
+  std::memcpy(&sin6->sin6_addr, hp.ip.bytes().data(), 16);
+  return sizeof(sockaddr_in6);
+}
+
+/// Copies one record of `msg` with its owner and the names inside well-known rdata written out
+/// (compression pointers point into `msg`, not into the message it goes to). Empty: skip it.
+std::string decompressRecord(std::span<const std::uint8_t> msg, const wire::Record& r) {
+  std::string out = r.name;
+  wire::Writer w(out);
+  w.u16(r.type);
+  w.u16(r.rclass);
+  w.u32(r.ttl);
+  const std::uint8_t* rd = msg.data() + r.rdataOffset;
+  switch (r.type) {
+    case wire::kTypeCNAME:
+    case wire::kTypeNS:
+    case wire::kTypePTR: {
+      std::size_t off = r.rdataOffset;
+      auto name = wire::readName(msg, off);
+      if (!name) {
+        return {};
+      }
+      w.rdata([&] { w.name(*name); });
+      return out;
+    }
+    case wire::kTypeA:
+    case wire::kTypeAAAA:
+    case wire::kTypeTXT:
+      w.rdata([&] { w.bytes(std::string_view(reinterpret_cast<const char*>(rd), r.rdataLength)); });
+      return out;
+    default:
+      return {};  // names inside other rdata may be compressed; not worth the risk
+  }
+}
+
+}  // namespace
+
+std::vector<HostPort> parseResolvConf(std::string_view text) {
+  std::vector<HostPort> out;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t eol = text.find('\n', pos);
+    if (eol == std::string_view::npos) {
+      eol = text.size();
+    }
+    std::string_view line = text.substr(pos, eol - pos);
+    pos = eol + 1;
+    constexpr std::string_view kKey = "nameserver";
+    if (!line.starts_with(kKey) || line.size() == kKey.size() ||
+        (line[kKey.size()] != ' ' && line[kKey.size()] != '\t')) {
+      continue;
+    }
+    line.remove_prefix(kKey.size());
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) {
+      line.remove_prefix(1);
+    }
+    const std::size_t end = line.find_first_of(" \t\r#;%");
+    auto ip = IpAddr::parse(line.substr(0, end));
+    if (ip) {
+      out.push_back(HostPort{*ip, 53});
+    }
+  }
+  return out;
+}
+
+std::string appendChase(std::string_view base, std::span<const std::uint8_t> upstream,
+                        std::size_t limit, std::uint16_t& rcode) {
+  auto ours = wire::parseMessage(asBytes(base));
+  auto theirs = wire::parseMessage(upstream);
+  if (!ours || !theirs || ours->answers.empty()) {
+    return std::string(base);
+  }
+  const auto& last = ours->answers.back();
+  const std::size_t split = last.rdataOffset + last.rdataLength;
+  std::string records;
+  std::uint16_t added = 0;
+  for (const auto& r : theirs->answers) {
+    std::string rec = decompressRecord(upstream, r);
+    if (!rec.empty()) {
+      records += rec;
+      ++added;
+    }
+  }
+  if (theirs->header.rcode() == wire::kRcodeNxDomain) {
+    rcode = wire::kRcodeNxDomain;
+  }
+  std::string out(base.substr(0, split));
+  out += records;
+  out += base.substr(split);
+  wire::putU16(mut(out) + 6, static_cast<std::uint16_t>(ours->header.ancount + added));
+  std::uint16_t flags = wire::getU16(mut(out) + 2);
+  flags = static_cast<std::uint16_t>((flags & ~0xF) | (rcode & 0xF));
+  wire::putU16(mut(out) + 2, flags);
+  if (out.size() > limit) {
+    return std::string(base);  // the CNAME alone fits: the client asks the target itself
+  }
+  return out;
+}
+
+struct Forwarder::Pending {
+  Done done;
+  Transport transport = Transport::Udp;
+  Clock::time_point deadline;
+  Clock::time_point tryDeadline;
+  wire::Query query;              // the client's
+  std::string clientMsg;          // the client's bytes
+  std::string chaseBase;          // non-empty: our CNAME reply to extend
+  wire::WireName qname;           // asked upstream
+  std::uint16_t qtype = 0;
+  std::uint16_t qclass = 0;
+  std::string key;
+  std::size_t upstream = 0;
+  unsigned tries = 0;
+  std::uint16_t id = 0;
+  Fd sock;
+  bool tcp = false;
+  std::string tcpOut;
+  std::size_t tcpOutOff = 0;
+  std::string tcpIn;
+};
+
+Forwarder::Forwarder(std::vector<HostPort> upstreams, std::shared_ptr<Cache> cache,
+                     ServerMetrics& metrics, Watch watch)
+    : upstreams_(std::move(upstreams)),
+      cache_(std::move(cache)),
+      metrics_(metrics),
+      watch_(std::move(watch)),
+      rng_(std::random_device{}()) {}
+
+Forwarder::~Forwarder() = default;
+
+void Forwarder::resolve(Answer&& a, std::span<const std::uint8_t> msg, Transport transport,
+                        Clock::time_point start, Done done) {
+  auto p = std::make_unique<Pending>();
+  p->done = std::move(done);
+  p->transport = transport;
+  p->query = std::move(a.query);
+  p->clientMsg.assign(reinterpret_cast<const char*>(msg.data()), msg.size());
+  const bool dnssecOk = p->query.edns && p->query.edns->dnssecOk;
+  const bool cd = (p->query.header.flags & wire::kFlagCD) != 0;
+  if (!a.externalTarget.empty()) {
+    p->chaseBase = std::move(a.wire);
+    p->qname = std::move(a.externalTarget);
+    p->qtype = p->query.question.qtype;
+    p->qclass = wire::kClassIN;
+  } else {
+    p->qname = p->query.question.name;
+    p->qtype = p->query.question.qtype;
+    p->qclass = p->query.question.qclass;
+  }
+  p->key = cacheKey(p->qname, p->qtype, p->qclass, dnssecOk, cd);
+  const auto now = Clock::now();
+  if (auto hit = cache_->find(p->key, now)) {
+    metrics_.cacheHits->inc();
+    std::string r = reply(*p, *hit, now);
+    const std::uint16_t rcode = wire::getU16(mut(r) + 2) & 0xF;
+    p->done(std::move(r), rcode);
+    return;
+  }
+  metrics_.cacheMisses->inc();
+  if (upstreams_.empty()) {
+    finish(*p, std::string(), 0);
+    return;
+  }
+  p->deadline = start + kForwardBudget;
+  Pending& ref = *p;
+  for (std::size_t i = 0; i < upstreams_.size() && !ref.sock; ++i) {
+    sendTry(ref, now, false);
+    if (!ref.sock) {
+      ++ref.upstream;
+    }
+  }
+  if (ref.sock) {
+    const int fd = ref.sock.get();
+    pending_.emplace(fd, std::move(p));
+  } else {
+    finish(ref, std::string(), 0);
+  }
+}
+
+std::string Forwarder::reply(const Pending& p, const CachedResponse& entry,
+                             Clock::time_point now) const {
+  if (!p.chaseBase.empty()) {
+    std::uint16_t rcode = wire::getU16(reinterpret_cast<const std::uint8_t*>(p.chaseBase.data()) + 2) & 0xF;
+    const std::string aged = agedWire(entry, now);
+    return appendChase(p.chaseBase, asBytes(aged), responseLimit(p.query, p.transport), rcode);
+  }
+  return renderCached(entry, p.query, asBytes(p.clientMsg), now, p.transport);
+}
+
+void Forwarder::finish(Pending& p, std::string r, std::uint16_t rcode) {
+  if (r.empty()) {
+    // Failure: the CNAME alone for a chase, SERVFAIL otherwise.
+    if (!p.chaseBase.empty()) {
+      r = p.chaseBase;
+      rcode = wire::getU16(mut(r) + 2) & 0xF;
+    } else {
+      rcode = wire::kRcodeServFail;
+      r = emptyResponse(p.query, asBytes(p.clientMsg), rcode, false);
+    }
+  }
+  p.done(std::move(r), rcode);
+}
+
+void Forwarder::sendTry(Pending& p, Clock::time_point now, bool tcp) {
+  if (p.sock) {
+    watch_(p.sock.get(), 0);
+    p.sock.reset();
+  }
+  const HostPort& up = upstreams_[p.upstream % upstreams_.size()];
+  ++p.tries;
+  p.tcp = tcp;
+  p.tcpIn.clear();
+  p.tcpOutOff = 0;
+  const auto perTry = std::max<std::chrono::milliseconds>(
+      kMinTryTimeout, kForwardBudget / std::max<std::size_t>(2, upstreams_.size()));
+  p.tryDeadline = std::min(p.deadline, now + perTry);
+  p.id = static_cast<std::uint16_t>(rng_() & 0xFFFF);
+
+  std::string q;
+  wire::Writer w(q);
+  w.u16(p.id);
+  w.u16(static_cast<std::uint16_t>(wire::kFlagRD | (p.query.header.flags & wire::kFlagCD)));
+  w.u16(1);
+  w.u16(0);
+  w.u16(0);
+  w.u16(1);
+  w.name(p.qname);
+  w.u16(p.qtype);
+  w.u16(p.qclass);
+  w.u8(0);
+  w.u16(wire::kTypeOPT);
+  w.u16(kServerUdpSize);
+  w.u32(p.query.edns && p.query.edns->dnssecOk ? 0x8000u : 0u);
+  w.u16(0);
+
+  sockaddr_storage ss;
+  const socklen_t len = sockaddrOf(up, ss);
+  Fd s(::socket(ss.ss_family, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!s) {
+    metrics_.upstreamErrors->inc();
+    return;
+  }
+  const int rc = ::connect(s.get(), reinterpret_cast<const sockaddr*>(&ss), len);
+  if (rc != 0 && !(tcp && errno == EINPROGRESS)) {
+    metrics_.upstreamErrors->inc();
+    return;
+  }
+  metrics_.upstreamRequests->inc();
+  if (tcp) {
+    p.tcpOut.clear();
+    p.tcpOut.push_back(static_cast<char>(q.size() >> 8));
+    p.tcpOut.push_back(static_cast<char>(q.size() & 0xFF));
+    p.tcpOut += q;
+    watch_(s.get(), EPOLLIN | EPOLLOUT);
+  } else {
+    if (::send(s.get(), q.data(), q.size(), MSG_DONTWAIT) < 0) {
+      metrics_.upstreamErrors->inc();
+      return;
+    }
+    watch_(s.get(), EPOLLIN);
+  }
+  p.sock = std::move(s);
+}
+
+void Forwarder::onEvent(int fd, std::uint32_t events, Clock::time_point now) {
+  auto it = pending_.find(fd);
+  if (it == pending_.end()) {
+    return;
+  }
+  Pending& p = *it->second;
+  if (!p.tcp) {
+    std::uint8_t buf[4096];
+    for (unsigned i = 0; i < 4; ++i) {
+      const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          return;
+        }
+        moveOn(fd, now, false);  // e.g. ECONNREFUSED: nobody listens there
+        return;
+      }
+      complete(fd, std::span<const std::uint8_t>(buf, static_cast<std::size_t>(n)), now);
+      if (pending_.find(fd) == pending_.end()) {
+        return;
+      }
+    }
+    return;
+  }
+  if ((events & (EPOLLERR | EPOLLHUP)) != 0 && (events & EPOLLIN) == 0) {
+    moveOn(fd, now, false);
+    return;
+  }
+  if ((events & EPOLLOUT) != 0 && p.tcpOutOff < p.tcpOut.size()) {
+    const ssize_t n = ::send(fd, p.tcpOut.data() + p.tcpOutOff, p.tcpOut.size() - p.tcpOutOff,
+                             MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+      moveOn(fd, now, false);
+      return;
+    }
+    if (n > 0) {
+      p.tcpOutOff += static_cast<std::size_t>(n);
+    }
+    if (p.tcpOutOff == p.tcpOut.size()) {
+      watch_(fd, EPOLLIN);
+    }
+  }
+  if ((events & EPOLLIN) != 0) {
+    char buf[16384];
+    for (unsigned i = 0; i < 8; ++i) {
+      const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+      if (n > 0) {
+        p.tcpIn.append(buf, static_cast<std::size_t>(n));
+        if (p.tcpIn.size() > 2 + 65535) {
+          moveOn(fd, now, false);
+          return;
+        }
+        continue;
+      }
+      if (n == 0) {
+        break;
+      }
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        break;
+      }
+      moveOn(fd, now, false);
+      return;
+    }
+    if (p.tcpIn.size() >= 2) {
+      const std::size_t len = wire::getU16(reinterpret_cast<const std::uint8_t*>(p.tcpIn.data()));
+      if (p.tcpIn.size() >= 2 + len) {
+        const std::string msg = p.tcpIn.substr(2, len);
+        complete(fd, asBytes(msg), now);
+        return;
+      }
+    }
+  }
+}
+
+void Forwarder::complete(int fd, std::span<const std::uint8_t> response, Clock::time_point now) {
+  auto it = pending_.find(fd);
+  if (it == pending_.end()) {
+    return;
+  }
+  Pending& p = *it->second;
+  auto m = wire::parseMessage(response);
+  // Only the answer to our question counts: id, QR, the same question (case aside).
+  if (!m || m->header.id != p.id || !m->header.qr() || m->questions.size() != 1 ||
+      m->questions[0].qtype != p.qtype || m->questions[0].qclass != p.qclass ||
+      wire::lowerName(m->questions[0].name) != wire::lowerName(p.qname)) {
+    metrics_.upstreamErrors->inc();
+    if (p.tcp) {
+      moveOn(fd, now, false);
+    }
+    return;  // UDP: keep waiting for the real one until the timeout
+  }
+  if ((m->header.flags & wire::kFlagTC) != 0 && !p.tcp) {
+    metrics_.upstreamTcpRetries->inc();
+    auto node = pending_.extract(it);
+    sendTry(p, now, true);
+    if (p.sock) {
+      node.key() = p.sock.get();
+      pending_.insert(std::move(node));
+    } else {
+      finish(p, std::string(), 0);
+    }
+    return;
+  }
+  const auto rcode = m->header.rcode();
+  if (rcode == wire::kRcodeServFail || rcode == wire::kRcodeRefused) {
+    metrics_.upstreamErrors->inc();
+    moveOn(fd, now, false);
+    return;
+  }
+  auto prepared = prepareResponse(response, now);
+  if (!prepared) {
+    moveOn(fd, now, false);
+    return;
+  }
+  auto entry = std::make_shared<const CachedResponse>(std::move(*prepared));
+  cache_->insert(p.key, entry);
+  metrics_.cacheEntries->set(static_cast<double>(cache_->size()));
+  std::string r = reply(p, *entry, now);
+  const std::uint16_t rc = wire::getU16(mut(r) + 2) & 0xF;
+  auto owned = std::move(it->second);
+  watch_(fd, 0);
+  pending_.erase(it);
+  finish(*owned, std::move(r), rc);
+}
+
+void Forwarder::moveOn(int fd, Clock::time_point now, bool timeout) {
+  auto it = pending_.find(fd);
+  if (it == pending_.end()) {
+    return;
+  }
+  Pending& p = *it->second;
+  if (timeout) {
+    metrics_.upstreamTimeouts->inc();
+  } else {
+    metrics_.upstreamErrors->inc();
+  }
+  if (now >= p.deadline || p.tries >= 2 * upstreams_.size() + 2) {
+    fail(fd);
+    return;
+  }
+  ++p.upstream;
+  auto node = pending_.extract(it);
+  sendTry(p, now, false);
+  if (p.sock) {
+    node.key() = p.sock.get();
+    pending_.insert(std::move(node));
+  } else {
+    finish(p, std::string(), 0);
+  }
+}
+
+void Forwarder::fail(int fd) {
+  auto it = pending_.find(fd);
+  if (it == pending_.end()) {
+    return;
+  }
+  auto owned = std::move(it->second);
+  watch_(fd, 0);
+  pending_.erase(it);
+  KDP_LOG_RATE_LIMITED(logger("dns"), spdlog::level::warn, 1,
+                       "upstream failed name={} type={} tries={}", wire::nameToText(owned->qname),
+                       owned->qtype, owned->tries);
+  finish(*owned, std::string(), 0);
+}
+
+void Forwarder::onTimer(Clock::time_point now) {
+  std::vector<int> due;
+  for (const auto& [fd, p] : pending_) {
+    if (now >= p->tryDeadline) {
+      due.push_back(fd);
+    }
+  }
+  for (int fd : due) {
+    moveOn(fd, now, true);
+  }
+}
+
+int Forwarder::nextTimeoutMs(Clock::time_point now) const {
+  Clock::time_point next = now + std::chrono::seconds(1);
+  for (const auto& [fd, p] : pending_) {
+    next = std::min(next, p->tryDeadline);
+  }
+  return static_cast<int>(std::max<std::int64_t>(
+      0, std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count() + 1));
+}
+
+}  // namespace kdp::dns

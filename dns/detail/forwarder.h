@@ -1,0 +1,83 @@
+#pragma once
+// Forwarding of names outside the cluster zone, one Forwarder per worker (single-threaded: it
+// lives on its worker's event loop; only the Cache is shared).
+//
+// Each upstream query gets a fresh socket (so a random source port chosen by the kernel) and a
+// random id; a response counts only when it comes from that socket, has that id and echoes the
+// question. A truncated answer is retried over TCP to the same upstream; a timeout moves to the
+// next upstream; after kForwardBudget the client gets SERVFAIL. Cluster names never wait here.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <random>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/fd.h"
+#include "common/host_port.h"
+#include "dns/answer.h"
+#include "dns/detail/cache.h"
+#include "dns/detail/server_metrics.h"
+
+namespace kdp::dns {
+
+inline constexpr std::chrono::milliseconds kForwardBudget{1900};
+inline constexpr std::chrono::milliseconds kMinTryTimeout{250};
+
+/// The nameservers of a resolv.conf text (port 53), in order; malformed lines are skipped.
+std::vector<HostPort> parseResolvConf(std::string_view text);
+
+class Forwarder {
+ public:
+  /// Receives the client's response and its rcode. Runs on the worker's thread.
+  using Done = std::function<void(std::string reply, std::uint16_t rcode)>;
+  /// Registers `fd` with the worker's loop for `events` (EPOLLIN/EPOLLOUT); 0 removes it.
+  using Watch = std::function<void(int fd, std::uint32_t events)>;
+
+  Forwarder(std::vector<HostPort> upstreams, std::shared_ptr<Cache> cache, ServerMetrics& metrics,
+            Watch watch);
+  ~Forwarder();
+
+  bool enabled() const { return !upstreams_.empty(); }
+
+  /// Resolves `a` (Disposition::Forward: the client's question; a Reply with externalTarget: the
+  /// CNAME target, appended to a.wire) from the cache or upstream; calls `done` exactly once,
+  /// possibly before returning.
+  void resolve(Answer&& a, std::span<const std::uint8_t> msg, Transport transport,
+               Clock::time_point start, Done done);
+  /// An upstream socket is ready.
+  void onEvent(int fd, std::uint32_t events, Clock::time_point now);
+  /// Timeouts: next upstream, or SERVFAIL past the budget.
+  void onTimer(Clock::time_point now);
+  /// Milliseconds until the next timeout (1000 when nothing is pending).
+  int nextTimeoutMs(Clock::time_point now) const;
+  std::size_t pendingForTest() const { return pending_.size(); }
+
+ private:
+  struct Pending;
+  void sendTry(Pending& p, Clock::time_point now, bool tcp);
+  void complete(int fd, std::span<const std::uint8_t> response, Clock::time_point now);
+  void fail(int fd);
+  void finish(Pending& p, std::string reply, std::uint16_t rcode);
+  std::string reply(const Pending& p, const CachedResponse& entry, Clock::time_point now) const;
+  void moveOn(int fd, Clock::time_point now, bool timeout);
+
+  std::vector<HostPort> upstreams_;
+  std::shared_ptr<Cache> cache_;
+  ServerMetrics& metrics_;
+  Watch watch_;
+  std::mt19937 rng_;
+  std::unordered_map<int, std::unique_ptr<Pending>> pending_;  // by upstream socket
+};
+
+/// Appends the answer records of `upstream` (decompressed) to the answer section of `base` (our
+/// CNAME reply); NXDOMAIN from upstream becomes the rcode. Pure.
+std::string appendChase(std::string_view base, std::span<const std::uint8_t> upstream,
+                        std::size_t limit, std::uint16_t& rcode);
+
+}  // namespace kdp::dns
