@@ -59,4 +59,26 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 curl -s "$metrics/metrics" | grep -E '^kube_dataplane_(store_objects\{kind="Service"\}|decode_errors_total)'
+step "dns: kube-dataplane dns answers the example Services (dig over UDP and TCP)"
+dnsport=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+dnsmetrics=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$bin" dns --manifests "$work/manifests" --listen "127.0.0.1:$dnsport" --metrics "127.0.0.1:$dnsmetrics" \
+  --threads 1 --log-level warn &
+dnspid=$!
+trap 'kill "$dnspid" 2>/dev/null; wait "$dnspid" 2>/dev/null; cleanup' EXIT
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$dnsmetrics/readyz" >/dev/null 2>&1 && break
+  kill -0 "$dnspid" 2>/dev/null || { echo "kube-dataplane dns exited" >&2; exit 1; }
+  sleep 0.1
+done
+ask() { echo "\$ dig $*"; dig @127.0.0.1 -p "$dnsport" +time=2 +tries=1 +noall +answer "$@" || true; }
+ask web.shop.svc.cluster.local A
+ask db.data.svc.cluster.local A
+ask +tcp _postgres._tcp.db.data.svc.cluster.local SRV
+ask payments.shop.svc.cluster.local CNAME
+ask -x 10.96.0.20
+ask dns-version.cluster.local TXT
+echo "\$ dig nope.shop.svc.cluster.local  ->  $(dig @127.0.0.1 -p "$dnsport" +time=2 +tries=1 nope.shop.svc.cluster.local | grep -o 'status: [A-Z]*')"
+kill "$dnspid" 2>/dev/null && wait "$dnspid" 2>/dev/null || true
+
 step "done"
