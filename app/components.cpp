@@ -2,6 +2,7 @@
 
 #include "dns/component.h"
 #include "ingress/component.h"
+#include "proxy/component.h"
 
 namespace kdp::app {
 
@@ -10,7 +11,7 @@ std::vector<std::unique_ptr<Component>> makeComponents(const Options& options) {
   const bool run = options.command == Command::Run;
   // Each component's issue replaces its throw with `components.push_back(<ns>::makeComponent(...))`.
   if (options.command == Command::Proxy || (run && !options.proxy.nodeName.empty())) {
-    throw NotBuilt("proxy");
+    components.push_back(proxy::makeComponent(options.proxy));
   }
   if (options.command == Command::Dns || (run && !options.dns.listen.empty())) {
     components.push_back(dns::makeComponent(options.dns));

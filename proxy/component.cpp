@@ -1,0 +1,162 @@
+#include "proxy/component.h"
+
+#include <pthread.h>
+
+#include <atomic>
+#include <cassert>
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "common/logging.h"
+#include "common/metrics.h"
+#include "k8s/store.h"
+#include "proxy/compiler.h"
+#include "proxy/syncer.h"
+
+namespace kdp::proxy {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+// How often our tables are checked against what we applied (someone may flush them): a
+// deleted table is back within this plus one sync.
+constexpr auto kDriftCheckInterval = 400ms;
+// Wait after a failed sync before the next (full) attempt.
+constexpr auto kRetryDelay = 500ms;
+
+struct Metrics {
+  metrics::Histogram& fullSync;
+  metrics::Histogram& partialSync;
+  metrics::Counter& failures;
+  metrics::Counter& driftRepairs;
+  metrics::Histogram& programmingLatency;
+  metrics::Gauge& elements;
+  metrics::Gauge& lastSync;
+
+  static Metrics make(metrics::Registry& r) {
+    const char* kSync = "kube_dataplane_proxy_sync_duration_seconds";
+    const char* kSyncHelp = "Time to compile and apply one sync, by mode (full or partial).";
+    return Metrics{
+        r.histogram(kSync, kSyncHelp, metrics::latencyBuckets(), {{"mode", "full"}}),
+        r.histogram(kSync, kSyncHelp, metrics::latencyBuckets(), {{"mode", "partial"}}),
+        r.counter("kube_dataplane_proxy_sync_failures_total",
+                  "Syncs the kernel refused or that could not be sent."),
+        r.counter("kube_dataplane_proxy_drift_repairs_total",
+                  "Times our tables were found changed by someone else and rewritten."),
+        r.histogram("kube_dataplane_proxy_network_programming_duration_seconds",
+                    "From the last store change to the kernel's ack.",
+                    metrics::latencyBuckets()),
+        r.gauge("kube_dataplane_proxy_elements", "Set and map elements applied."),
+        r.gauge("kube_dataplane_proxy_last_sync_timestamp_seconds",
+                "When the last successful sync ended, seconds since the epoch."),
+    };
+  }
+};
+
+class ProxyComponent final : public Component {
+ public:
+  explicit ProxyComponent(ProxyOptions options) : options_(std::move(options)) {}
+  ~ProxyComponent() override { stop(); }
+
+  std::string_view name() const override { return "proxy"; }
+
+  void start(k8s::Store& store) override {
+    syncer_ = std::make_unique<Syncer>();  // throws when netlink is unavailable
+    metrics_ = std::make_unique<Metrics>(Metrics::make(metrics::defaultRegistry()));
+    sub_ = store.subscribe();
+    thread_ = std::thread([this] { run(); });
+  }
+
+  bool ready() const override { return ready_.load(std::memory_order_acquire); }
+
+  void stop() override {
+    stopping_.store(true);
+    if (sub_) {
+      sub_->close();
+    }
+    if (thread_.joinable()) {
+      thread_.join();
+    }
+  }
+
+ private:
+  void run() {
+    ::pthread_setname_np(::pthread_self(), "kdp/proxy-sync");
+    auto log = logger("proxy");
+    std::shared_ptr<const k8s::Snapshot> snap;
+    bool dirty = false;
+    auto lastDriftCheck = Clock::now();
+    while (!stopping_.load()) {
+      // Bursts are coalesced by the subscription: one update stands for every version that
+      // landed while we were busy.
+      if (auto update = sub_->next(kDriftCheckInterval)) {
+        snap = update->snapshot;
+        dirty = true;
+      }
+      if (stopping_.load()) {
+        break;
+      }
+      if (Clock::now() - lastDriftCheck >= kDriftCheckInterval) {
+        lastDriftCheck = Clock::now();
+        if (ready() && !syncer_->needsFullSync() && syncer_->checkDrift()) {
+          metrics_->driftRepairs.inc();
+          SPDLOG_LOGGER_WARN(log, "tables changed by someone else; rewriting them");
+          dirty = true;
+        }
+      }
+      if (!dirty || !snap) {
+        continue;
+      }
+      const auto started = Clock::now();
+      const NodeInfo node = makeNodeInfo(*snap, options_);
+      const Ruleset desired = compile(*snap, node);
+      auto result = syncer_->sync(desired);
+      const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+      if (!result) {
+        metrics_->failures.inc();
+        KDP_LOG_RATE_LIMITED(log, spdlog::level::warn, 5,
+                             "nft commit failed err={} next=full", result.error().message);
+        std::this_thread::sleep_for(kRetryDelay);
+        continue;
+      }
+      dirty = false;
+      (result->full ? metrics_->fullSync : metrics_->partialSync).observe(seconds);
+      metrics_->elements.set(static_cast<double>(desired.elementCount()));
+      const double now =
+          std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+              .count();
+      metrics_->lastSync.set(now);
+      if (snap->lastChangeTime > 0 && result->messages > 0) {
+        metrics_->programmingLatency.observe(std::max(0.0, now - snap->lastChangeTime));
+      }
+      SPDLOG_LOGGER_DEBUG(log, "synced version={} full={} messages={} elements={} seconds={:.4f}",
+                          snap->version, result->full, result->messages,
+                          desired.elementCount(), seconds);
+      if (!ready()) {
+        SPDLOG_LOGGER_INFO(log, "first sync applied version={} elements={} seconds={:.4f}",
+                           snap->version, desired.elementCount(), seconds);
+        ready_.store(true, std::memory_order_release);
+      }
+    }
+  }
+
+  const ProxyOptions options_;
+  std::unique_ptr<Syncer> syncer_;
+  std::unique_ptr<Metrics> metrics_;
+  std::shared_ptr<k8s::Subscription> sub_;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> ready_{false};
+};
+
+}  // namespace
+
+std::unique_ptr<Component> makeComponent(const ProxyOptions& options) {
+  return std::make_unique<ProxyComponent>(options);
+}
+
+}  // namespace kdp::proxy
