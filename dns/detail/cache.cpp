@@ -105,6 +105,12 @@ Result<CachedResponse> prepareResponse(std::span<const std::uint8_t> response,
              negative) {
     c.keepSeconds = std::min(*negative, kMaxCacheTtl);
   }
+  // Clients see at most what the cache keeps (as CoreDNS's cache answers).
+  if (c.keepSeconds != 0) {
+    for (auto& ttl : c.ttls) {
+      ttl = std::min(ttl, c.keepSeconds);
+    }
+  }
   return c;
 }
 

@@ -1,0 +1,133 @@
+#include "dns/detail/cache.h"
+
+#include <catch2/catch.hpp>
+
+#include "tests/dns/fixture.h"
+
+using namespace kdp::dns;
+using namespace kdp::dns::test;
+namespace w = kdp::dns::wire;
+
+namespace {
+
+// An upstream-style response: the question, `answers` A records (TTL `ttl`) for `name`, or an
+// NXDOMAIN with an SOA (TTL 300, MINIMUM 60) when answers == 0 and nx; OPT at the end.
+std::string upstreamResponse(std::string_view name, int answers, std::uint32_t ttl, bool nx = false,
+                             bool tc = false) {
+  std::string m;
+  w::Writer wr(m);
+  wr.u16(0x4242);
+  wr.u16(static_cast<std::uint16_t>(w::kFlagQR | w::kFlagRD | w::kFlagRA | w::kFlagAA |
+                                    (tc ? w::kFlagTC : 0) | (nx ? w::kRcodeNxDomain : 0)));
+  wr.u16(1);
+  wr.u16(static_cast<std::uint16_t>(answers));
+  wr.u16(nx ? 1 : 0);
+  wr.u16(1);
+  wr.name(*w::nameFromText(name));
+  wr.u16(w::kTypeA);
+  wr.u16(w::kClassIN);
+  for (int i = 0; i < answers; ++i) {
+    wr.pointer(12);
+    wr.u16(w::kTypeA);
+    wr.u16(w::kClassIN);
+    wr.u32(ttl + static_cast<std::uint32_t>(i));
+    wr.rdata([&] { wr.u32(0xC0000200u + static_cast<std::uint32_t>(i)); });
+  }
+  if (nx) {
+    wr.name(*w::nameFromText("example.test"));
+    wr.u16(w::kTypeSOA);
+    wr.u16(w::kClassIN);
+    wr.u32(300);
+    wr.rdata([&] {
+      wr.name(*w::nameFromText("ns.example.test"));
+      wr.name(*w::nameFromText("admin.example.test"));
+      wr.u32(1);
+      wr.u32(3600);
+      wr.u32(600);
+      wr.u32(86400);
+      wr.u32(60);
+    });
+  }
+  wr.u8(0);
+  wr.u16(w::kTypeOPT);
+  wr.u16(4096);
+  wr.u32(0);
+  wr.u16(0);
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("cache: prepared responses keep TTLs by RFC 2308, capped at 30 s", "[dns]") {
+  const auto t0 = Clock::now();
+  auto pos = prepareResponse(bytes(upstreamResponse("www.example.test", 2, 300)), t0);
+  REQUIRE(pos);
+  CHECK(pos->keepSeconds == kMaxCacheTtl);
+  CHECK(pos->ttls == std::vector<std::uint32_t>{30, 30});  // clamped to what the cache keeps
+  auto shortTtl = prepareResponse(bytes(upstreamResponse("www.example.test", 1, 7)), t0);
+  CHECK(shortTtl->keepSeconds == 7);
+  auto nx = prepareResponse(bytes(upstreamResponse("nx.example.test", 0, 0, true)), t0);
+  REQUIRE(nx);
+  CHECK(nx->rcode == w::kRcodeNxDomain);
+  CHECK(nx->keepSeconds == 30);  // min(SOA TTL 300, MINIMUM 60), capped
+  auto nodataNoSoa = prepareResponse(bytes(upstreamResponse("x.example.test", 0, 0)), t0);
+  CHECK(nodataNoSoa->keepSeconds == 0);
+  auto tc = prepareResponse(bytes(upstreamResponse("www.example.test", 1, 300, false, true)), t0);
+  CHECK(tc->keepSeconds == 0);
+  CHECK_FALSE(prepareResponse(bytes(std::string("\1\2\3")), t0));
+}
+
+TEST_CASE("cache: replay with the client's id, case, EDNS and counted-down TTLs", "[dns]") {
+  const auto t0 = Clock::now();
+  auto entry = prepareResponse(bytes(upstreamResponse("www.example.test", 2, 300)), t0);
+  REQUIRE(entry);
+  const std::string q = makeQuery("WWW.Example.test", w::kTypeA);
+  auto parsed = w::parseQuery(bytes(q));
+  REQUIRE(parsed);
+  const std::string r = renderCached(*entry, *parsed, bytes(q), t0 + std::chrono::seconds(10),
+                                     Transport::Udp);
+  CHECK(render(r) ==
+        "NOERROR | WWW.Example.test. 20 A 192.0.2.0; WWW.Example.test. 20 A 192.0.2.1 |  | ");
+  CHECK(w::getU16(reinterpret_cast<const std::uint8_t*>(r.data())) == 0xBEEF);
+  const std::string qe = makeQuery("www.example.test", w::kTypeA, 1400);
+  auto pe = w::parseQuery(bytes(qe));
+  const std::string re = renderCached(*entry, *pe, bytes(qe), t0 + std::chrono::seconds(400),
+                                      Transport::Udp);
+  CHECK(render(re) ==
+        "NOERROR | www.example.test. 0 A 192.0.2.0; www.example.test. 0 A 192.0.2.1 |  | OPT 1232");
+
+  SECTION("over the client's size: TC, question only") {
+    auto big = prepareResponse(bytes(upstreamResponse("www.example.test", 40, 300)), t0);
+    const std::string small = renderCached(*big, *parsed, bytes(q), t0, Transport::Udp);
+    CHECK(render(small) == "NOERROR tc |  |  | ");
+    CHECK(renderCached(*big, *parsed, bytes(q), t0, Transport::Tcp).size() > 512);
+  }
+}
+
+TEST_CASE("cache: keys, expiry, capacity", "[dns]") {
+  CHECK(cacheKey(*w::nameFromText("WWW.example.test"), 1, 1, false, false) ==
+        cacheKey(*w::nameFromText("www.example.TEST"), 1, 1, false, false));
+  CHECK(cacheKey(*w::nameFromText("www.example.test"), 1, 1, false, false) !=
+        cacheKey(*w::nameFromText("www.example.test"), 28, 1, false, false));
+  CHECK(cacheKey(*w::nameFromText("www.example.test"), 1, 1, true, false) !=
+        cacheKey(*w::nameFromText("www.example.test"), 1, 1, false, false));
+
+  const auto t0 = Clock::now();
+  Cache cache(32);
+  auto entry = std::make_shared<const CachedResponse>(
+      *prepareResponse(bytes(upstreamResponse("www.example.test", 1, 5)), t0));
+  cache.insert("k", entry);
+  CHECK(cache.size() == 1);
+  CHECK(cache.find("k", t0 + std::chrono::seconds(4)) == entry);
+  CHECK(cache.find("k", t0 + std::chrono::seconds(5)) == nullptr);
+  CHECK(cache.size() == 0);
+  for (int i = 0; i < 1000; ++i) {
+    cache.insert("key" + std::to_string(i), entry);
+  }
+  CHECK(cache.size() <= 32);
+  CHECK(cache.size() > 0);
+
+  Cache none(0);
+  none.insert("k", entry);
+  CHECK(none.find("k", t0) == nullptr);
+}
