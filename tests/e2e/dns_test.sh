@@ -193,10 +193,14 @@ metric() { curl -s "$murl/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 hits=$(metric kube_dataplane_dns_cache_hits_total)
 expect "cached" "www.example.test A" 'IN\s+A\s+192\.0\.2\.1'
 [ "$(metric kube_dataplane_dns_cache_hits_total)" -gt "$hits" ] || kdp_fail "no cache hit"
-curl -s "$murl/metrics" | grep -q '^kube_dataplane_dns_requests_total{proto="tcp",type="SRV"} [1-9]' ||
-  kdp_fail "requests metric"
-curl -s "$murl/metrics" | grep -q '^kube_dataplane_dns_responses_total{rcode="NXDOMAIN"} [1-9]' ||
+# (Captured first: grep -q exiting early would fail curl's pipe under pipefail.)
+metrics=$(curl -s "$murl/metrics")
+grep -q '^kube_dataplane_dns_requests_total{proto="tcp",type="SRV"} [1-9]' <<<"$metrics" ||
+  kdp_fail "requests metric: $(grep dns_requests <<<"$metrics")"
+grep -q '^kube_dataplane_dns_responses_total{rcode="NXDOMAIN"} [1-9]' <<<"$metrics" ||
   kdp_fail "responses metric"
+grep -q '^kube_dataplane_dns_request_duration_seconds_count [1-9]' <<<"$metrics" ||
+  kdp_fail "latency histogram"
 
 # A dead upstream first: the next one answers; only dead ones: SERVFAIL within 2 s while cluster
 # names are answered at once.
