@@ -28,7 +28,7 @@ const std::string kSoa = "cluster.local. 30 SOA ns.dns.cluster.local. hostmaster
 
 }  // namespace
 
-TEST_CASE("answer: the Kubernetes DNS records, table-driven", "[dns]") {
+TEST_CASE("dns answer: the Kubernetes DNS records, table-driven", "[dns]") {
   struct Case {
     const char* name;
     std::uint16_t qtype;
@@ -108,7 +108,7 @@ TEST_CASE("answer: the Kubernetes DNS records, table-driven", "[dns]") {
   }
 }
 
-TEST_CASE("answer: pod records verified and disabled", "[dns]") {
+TEST_CASE("dns answer: pod records verified and disabled", "[dns]") {
   CHECK(ask("10-244-1-21.shop.pod.cluster.local", w::kTypeA, PodsMode::Verified) ==
         "NOERROR aa | 10-244-1-21.shop.pod.cluster.local. 30 A 10.244.1.21 |  | ");
   CHECK(ask("10-244-9-9.shop.pod.cluster.local", w::kTypeA, PodsMode::Verified) ==
@@ -119,7 +119,7 @@ TEST_CASE("answer: pod records verified and disabled", "[dns]") {
         "NXDOMAIN aa |  | " + kSoa + " | ");
 }
 
-TEST_CASE("answer: wire in, wire out for an A query with EDNS", "[dns]") {
+TEST_CASE("dns answer: wire in, wire out for an A query with EDNS", "[dns]") {
   const std::string q = makeQuery("Web.shop.svc.cluster.local", w::kTypeA, 1232);
   Answer a = answer(bytes(q), testZone(), Transport::Udp);
   REQUIRE(a.disposition == Disposition::Reply);
@@ -141,7 +141,7 @@ TEST_CASE("answer: wire in, wire out for an A query with EDNS", "[dns]") {
   CHECK(a.authoritative);
 }
 
-TEST_CASE("answer: protocol errors and dispositions", "[dns]") {
+TEST_CASE("dns answer: protocol errors and dispositions", "[dns]") {
   const Zone& zone = testZone();
   SECTION("shorter than a header, or a response: dropped") {
     CHECK(answer(bytes(std::string(11, '\0')), zone, Transport::Udp).disposition == Disposition::Drop);
@@ -201,7 +201,7 @@ TEST_CASE("answer: protocol errors and dispositions", "[dns]") {
   }
 }
 
-TEST_CASE("answer: TC when the answer exceeds the client's UDP size", "[dns]") {
+TEST_CASE("dns answer: TC when the answer exceeds the client's UDP size", "[dns]") {
   std::string yaml = R"(
 apiVersion: v1
 kind: Service

@@ -58,7 +58,7 @@ std::string upstreamResponse(std::string_view name, int answers, std::uint32_t t
 
 }  // namespace
 
-TEST_CASE("cache: prepared responses keep TTLs by RFC 2308, capped at 30 s", "[dns]") {
+TEST_CASE("dns cache: prepared responses keep TTLs by RFC 2308, capped at 30 s", "[dns]") {
   const auto t0 = Clock::now();
   auto pos = prepareResponse(bytes(upstreamResponse("www.example.test", 2, 300)), t0);
   REQUIRE(pos);
@@ -77,7 +77,7 @@ TEST_CASE("cache: prepared responses keep TTLs by RFC 2308, capped at 30 s", "[d
   CHECK_FALSE(prepareResponse(bytes(std::string("\1\2\3")), t0));
 }
 
-TEST_CASE("cache: replay with the client's id, case, EDNS and counted-down TTLs", "[dns]") {
+TEST_CASE("dns cache: replay with the client's id, case, EDNS and counted-down TTLs", "[dns]") {
   const auto t0 = Clock::now();
   auto entry = prepareResponse(bytes(upstreamResponse("www.example.test", 2, 300)), t0);
   REQUIRE(entry);
@@ -104,7 +104,7 @@ TEST_CASE("cache: replay with the client's id, case, EDNS and counted-down TTLs"
   }
 }
 
-TEST_CASE("cache: keys, expiry, capacity", "[dns]") {
+TEST_CASE("dns cache: keys, expiry, capacity", "[dns]") {
   CHECK(cacheKey(*w::nameFromText("WWW.example.test"), 1, 1, false, false) ==
         cacheKey(*w::nameFromText("www.example.TEST"), 1, 1, false, false));
   CHECK(cacheKey(*w::nameFromText("www.example.test"), 1, 1, false, false) !=

@@ -8,7 +8,7 @@ using namespace kdp::dns;
 using namespace kdp::dns::test;
 namespace w = kdp::dns::wire;
 
-TEST_CASE("forwarder: nameservers from resolv.conf", "[dns]") {
+TEST_CASE("dns forwarder: nameservers from resolv.conf", "[dns]") {
   const auto ns = parseResolvConf(
       "# comment\nsearch default.svc.cluster.local\nnameserver 10.0.0.10\nnameserver\tfd00::53 # x\n"
       "nameserver bogus\nnameservers 1.1.1.1\noptions ndots:5\nnameserver 192.0.2.1");
@@ -19,7 +19,7 @@ TEST_CASE("forwarder: nameservers from resolv.conf", "[dns]") {
   CHECK(parseResolvConf("").empty());
 }
 
-TEST_CASE("forwarder: an out-of-zone CNAME target's records are appended", "[dns]") {
+TEST_CASE("dns forwarder: an out-of-zone CNAME target's records are appended", "[dns]") {
   auto zone = compileZone(*clusterSnapshot(), ZoneOptions{});
   const std::string q = makeQuery("payments.shop.svc.cluster.local", w::kTypeA, 1232);
   Answer a = answer(bytes(q), *zone, Transport::Udp);

@@ -111,7 +111,7 @@ struct Running {
 
 }  // namespace
 
-TEST_CASE("server: UDP answers, and a published zone is served at once", "[dns]") {
+TEST_CASE("dns server: UDP answers, and a published zone is served at once", "[dns]") {
   Running r;
   const std::string q = makeQuery("web.shop.svc.cluster.local", w::kTypeA);
   CHECK(render(udpAsk(r.port, q)) == "NOERROR aa | web.shop.svc.cluster.local. 30 A 10.96.0.20 |  | ");
@@ -133,7 +133,7 @@ spec: {clusterIP: 10.96.0.99, ports: [{port: 80}]}
   CHECK(std::chrono::steady_clock::now() - t0 < 10ms);
 }
 
-TEST_CASE("server: several queries on one TCP connection, idle connections closed", "[dns]") {
+TEST_CASE("dns server: several queries on one TCP connection, idle connections closed", "[dns]") {
   Running r;
   kdp::Fd s(::socket(AF_INET, SOCK_STREAM, 0));
   auto a = loopback(r.port);
@@ -167,7 +167,7 @@ TEST_CASE("server: several queries on one TCP connection, idle connections close
   CHECK(::recv(s.get(), &c, 1, 0) == 0);
 }
 
-TEST_CASE("server: hostile datagrams get FORMERR or nothing, and the server keeps serving", "[dns]") {
+TEST_CASE("dns server: hostile datagrams get FORMERR or nothing, and the server keeps serving", "[dns]") {
   Running r(/*upstreams=*/{}, 1);
   CHECK(udpAsk(r.port, std::string(5, '\0'), 200ms).empty());
   std::string junk = makeQuery("web.shop.svc.cluster.local", w::kTypeA);
@@ -177,7 +177,7 @@ TEST_CASE("server: hostile datagrams get FORMERR or nothing, and the server keep
   CHECK(render(udpAsk(r.port, q)).starts_with("NOERROR aa"));
 }
 
-TEST_CASE("server: forwarding, caching, and an upstream that never answers", "[dns]") {
+TEST_CASE("dns server: forwarding, caching, and an upstream that never answers", "[dns]") {
   // A fake upstream on loopback: answers www.example.test A with 192.0.2.1 and counts queries;
   // swallows everything else.
   kdp::Fd up(::socket(AF_INET, SOCK_DGRAM, 0));

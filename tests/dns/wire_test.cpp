@@ -41,7 +41,7 @@ void addOpt(std::string& out, std::uint16_t size, std::uint8_t version = 0) {
 
 }  // namespace
 
-TEST_CASE("wire: names from and to text", "[dns]") {
+TEST_CASE("dns wire: names from and to text", "[dns]") {
   auto n = nameFromText("Web.shop.svc.cluster.local.");
   REQUIRE(n);
   CHECK(*n == std::string("\3Web\4shop\3svc\7cluster\5local\0", 28));
@@ -64,7 +64,7 @@ TEST_CASE("wire: names from and to text", "[dns]") {
   CHECK(isSubdomain(*nameFromText("x.y"), *nameFromText("")));
 }
 
-TEST_CASE("wire: a query parses with its question and EDNS", "[dns]") {
+TEST_CASE("dns wire: a query parses with its question and EDNS", "[dns]") {
   auto q = query(*nameFromText("Web.Shop.svc.cluster.local"), kTypeA, 1);
   addOpt(q, 4096);
   const auto b = bytesOf(q);
@@ -86,7 +86,7 @@ TEST_CASE("wire: a query parses with its question and EDNS", "[dns]") {
   }
 }
 
-TEST_CASE("wire: hostile queries are refused", "[dns]") {
+TEST_CASE("dns wire: hostile queries are refused", "[dns]") {
   QueryError err = QueryError::None;
 
   SECTION("shorter than a header") {
@@ -174,7 +174,7 @@ TEST_CASE("wire: hostile queries are refused", "[dns]") {
   }
 }
 
-TEST_CASE("wire: a compressed response parses and the writer round-trips", "[dns]") {
+TEST_CASE("dns wire: a compressed response parses and the writer round-trips", "[dns]") {
   std::string m;
   Writer w(m);
   m.assign(12, '\0');

@@ -16,7 +16,7 @@ const Node* find(const Zone& z, std::string_view name) {
 
 }  // namespace
 
-TEST_CASE("zone: reverse names and dashed addresses", "[dns]") {
+TEST_CASE("dns zone: reverse names and dashed addresses", "[dns]") {
   CHECK(reverseName(*kdp::IpAddr::parse("10.96.0.20")) == "20.0.96.10.in-addr.arpa.");
   CHECK(reverseName(*kdp::IpAddr::parse("2001:db8::567:89ab")) ==
         "b.a.9.8.7.6.5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.");
@@ -24,7 +24,7 @@ TEST_CASE("zone: reverse names and dashed addresses", "[dns]") {
   CHECK(dashedIp(*kdp::IpAddr::parse("fd00::1")) == "fd00--1");
 }
 
-TEST_CASE("zone: compiled names, empty non-terminals, options", "[dns]") {
+TEST_CASE("dns zone: compiled names, empty non-terminals, options", "[dns]") {
   auto snap = clusterSnapshot();
   auto z = compileZone(*snap, ZoneOptions{"cluster.local", 30, PodsMode::Insecure});
   CHECK(z->synced());
@@ -53,7 +53,7 @@ TEST_CASE("zone: compiled names, empty non-terminals, options", "[dns]") {
   CHECK(other->apex() == *w::nameFromText("example.internal"));
 }
 
-TEST_CASE("zone: an unsynced snapshot compiles to an unsynced zone", "[dns]") {
+TEST_CASE("dns zone: an unsynced snapshot compiles to an unsynced zone", "[dns]") {
   auto z = compileZone(*clusterSnapshot({}, false), ZoneOptions{});
   CHECK_FALSE(z->synced());
 }
