@@ -5,6 +5,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -19,6 +20,7 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/rfc7230.hpp>
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
@@ -68,6 +70,7 @@ constexpr std::uint32_t kUpstreamHeaderLimit = 64 * 1024;
 constexpr std::size_t kBodyChunk = 64 * 1024;
 constexpr std::size_t kMaxConnections = 50000;
 constexpr unsigned kMaxAttempts = 3;
+constexpr auto kTunnelIdle = std::chrono::minutes(10);  // an Upgrade tunnel with no traffic
 
 using RequestParser = http::request_parser<http::buffer_body>;
 using ResponseParser = http::response_parser<http::buffer_body>;
@@ -130,6 +133,53 @@ void removeHopByHop(Fields& f) {
                      http::field::proxy_authenticate}) {
     f.erase(field);
   }
+}
+
+// Does the Connection header list `token` (RFC 9110 7.6.1)?
+template <class Fields>
+bool connectionHas(const Fields& f, std::string_view token) {
+  for (auto it = f.find(http::field::connection);
+       it != f.end() && it->name() == http::field::connection; ++it) {
+    for (const auto& t : http::token_list{it->value()}) {
+      if (beast::iequals(t, token)) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+// One direction of an Upgrade tunnel: the bytes already buffered, then everything `from` sends,
+// until either side closes or idles out; then `stop` cancels the other direction.
+template <class From, class To, class Stop>
+asio::awaitable<std::uint64_t> pump(From& from, To& to, beast::flat_buffer& pending, Stop stop) {
+  std::uint64_t total = 0;
+  if (pending.size() != 0) {
+    beast::get_lowest_layer(to).expires_after(kTunnelIdle);
+    auto [ec, n] = co_await asio::async_write(to, pending.data(), kUseTuple);
+    pending.consume(pending.size());
+    if (ec) {
+      stop();
+      co_return total;
+    }
+    total += n;
+  }
+  std::array<char, 16 * 1024> buf;
+  for (;;) {
+    beast::get_lowest_layer(from).expires_after(kTunnelIdle);
+    auto [rec, rn] = co_await from.async_read_some(asio::buffer(buf), kUseTuple);
+    if (rec) {
+      break;
+    }
+    beast::get_lowest_layer(to).expires_after(kTunnelIdle);
+    auto [wec, wn] = co_await asio::async_write(to, asio::buffer(buf.data(), rn), kUseTuple);
+    if (wec) {
+      break;
+    }
+    total += wn;
+  }
+  stop();
+  co_return total;
 }
 
 bool isIdempotent(http::verb v) {
@@ -513,7 +563,13 @@ asio::awaitable<bool> Server::Impl::handle(Worker& w, Stream& client, beast::fla
   // The request as the upstream gets it.
   const bool expectContinue = beast::iequals(req[http::field::expect], "100-continue");
   req.erase(http::field::expect);
+  const std::string upgrade(req[http::field::upgrade]);
+  const bool wantsUpgrade = !upgrade.empty() && connectionHas(req, "upgrade");
   removeHopByHop(req);
+  if (wantsUpgrade) {
+    req.set(http::field::upgrade, upgrade);
+    req.set(http::field::connection, "Upgrade");
+  }
   req.version(11);
   req.set("X-Forwarded-For", info.clientIp);
   req.set("X-Real-IP", info.clientIp);
@@ -637,6 +693,41 @@ asio::awaitable<bool> Server::Impl::handle(Worker& w, Stream& client, beast::fla
   Response& res = rp->get();
   const unsigned status = res.result_int();
   const bool upstreamKeepAlive = rp->keep_alive();
+  if (status == 101) {
+    // Switching protocols (WebSocket and other Upgrades): pass the 101 on, then relay bytes
+    // both ways until either side closes. The connection is the tunnel's from here on.
+    const std::string resUpgrade(res[http::field::upgrade]);
+    if (!wantsUpgrade || resUpgrade.empty()) {
+      co_await respondLocal(client, http::status::bad_gateway, version, false,
+                            "502 unexpected 101 from upstream\n");
+      co_return finish(502, false);
+    }
+    removeHopByHop(res);
+    res.set(http::field::upgrade, resUpgrade);
+    res.set(http::field::connection, "Upgrade");
+    res.version(11);
+    if (res.find(http::field::server) == res.end()) {
+      res.set(http::field::server, "kube-dataplane");
+    }
+    http::response_serializer<http::buffer_body> us{res};
+    beast::get_lowest_layer(client).expires_after(kBodyTimeout);
+    auto [uec, un] = co_await http::async_write_header(client, us, kUseTuple);
+    metrics.count(101);
+    if (uec) {
+      co_return finish(101, false);
+    }
+    using namespace asio::experimental::awaitable_operators;
+    Upstream& u = *up;
+    auto stop = [&client, &u] {
+      beast::get_lowest_layer(client).cancel();
+      u.stream.cancel();
+    };
+    auto [down, upBytes] = co_await (pump(u.stream, client, u.buffer, stop) &&
+                                     pump(client, u.stream, cbuf, stop));
+    line.bytesOut = down;
+    (void)upBytes;
+    co_return finish(101, false);
+  }
   removeHopByHop(res);
   res.version(version);
   bool keep = clientKeepAlive;

@@ -9,7 +9,7 @@ examples=$(cd "$(dirname "$0")/../../examples" && pwd)
 # A backend that answers every request with its name, the request line, the body length it
 # read, and the request headers it got (HTTP/1.1, keep-alive, Content-Length or chunked bodies).
 cat > "$KDP_TMP/backend.py" <<'PY'
-import http.server, socketserver, sys
+import base64, hashlib, http.server, socketserver, sys
 name, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -33,7 +33,23 @@ class H(http.server.BaseHTTPRequestHandler):
             if not chunk: break
             left -= len(chunk)
         return n
+    def tunnel(self):
+        key = self.headers["Sec-WebSocket-Key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", base64.b64encode(hashlib.sha1(key.encode()).digest()).decode())
+        self.end_headers()
+        self.wfile.flush()
+        self.connection.sendall(("hello from %s\n" % name).encode())
+        for _ in range(1000):  # echo raw bytes until the client closes
+            data = self.connection.recv(65536)
+            if not data: break
+            self.connection.sendall(data)
+        self.close_connection = True
     def answer(self):
+        if self.headers.get("Upgrade", "").lower() == "websocket":
+            return self.tunnel()
         n = self.body_len()
         text = "name=%s\nline=%s %s\nbody=%d\n" % (name, self.command, self.path, n)
         text += "".join("h:%s: %s\n" % (k.lower(), v) for k, v in self.headers.items())
@@ -209,6 +225,29 @@ st=$(raw "$hport" 'POST / HTTP/1.1\r\nHost: plain.example.com\r\nContent-Length:
 big=$(head -c 40000 /dev/zero | tr '\0' a)
 st=$(raw "$hport" "GET / HTTP/1.1\\r\\nHost: plain.example.com\\r\\nX-Big: $big\\r\\n\\r\\n")
 [[ "$st" == "HTTP/1.1 431"* ]] || kdp_fail "big header: $st"
+
+# WebSocket: the Upgrade goes through, then bytes flow both ways (over TLS too).
+ws() {  # ws SCHEME PORT: prints the status line, the backend's greeting and an echo
+  python3 - "$1" "$2" <<'PY'
+import socket, ssl, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[2])), timeout=10)
+if sys.argv[1] == "https":
+    ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+    s = ctx.wrap_socket(s, server_hostname="shop.example.com")
+s.sendall(b"GET /api/ws HTTP/1.1\r\nHost: shop.example.com\r\nUpgrade: websocket\r\n"
+          b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+          b"Sec-WebSocket-Version: 13\r\n\r\n")
+f = s.makefile("rb")
+print(f.readline().decode().strip())
+while f.readline() not in (b"\r\n", b""): pass
+print(f.readline().decode().strip())
+s.sendall(b"ping-through-the-tunnel\n")
+print(f.readline().decode().strip())
+PY
+}
+out=$(ws https "$sport" | tr '\n' '|')
+[ "$out" = "HTTP/1.1 101 Switching Protocols|hello from api|ping-through-the-tunnel|" ] ||
+  kdp_fail "websocket over https: $out"
 
 # SNI: the Secret's certificate for its hosts, the default certificate otherwise.
 subject() {
