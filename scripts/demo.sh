@@ -81,4 +81,77 @@ ask dns-version.cluster.local TXT
 echo "\$ dig nope.shop.svc.cluster.local  ->  $(dig @127.0.0.1 -p "$dnsport" +time=2 +tries=1 nope.shop.svc.cluster.local | grep -o 'status: [A-Z]*')"
 kill "$dnspid" 2>/dev/null && wait "$dnspid" 2>/dev/null || true
 
+step "ingress: the example Ingresses over HTTP and HTTPS, to tiny backends on 127.0.0.x"
+ipids=()
+ingress_cleanup() {
+  local p
+  for p in "${ipids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${ipids[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+trap 'ingress_cleanup; cleanup' EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+bport=$(free_port)
+# A backend that says who it is and what it was asked.
+backend='
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def do_GET(self):
+        body = ("%s: %s %s (X-Forwarded-Proto %s)\n" % (sys.argv[1], self.command, self.path,
+                self.headers.get("X-Forwarded-Proto"))).encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(body)))
+        self.end_headers(); self.wfile.write(body)
+http.server.ThreadingHTTPServer((sys.argv[2], int(sys.argv[3])), H).serve_forever()'
+mkdir -p "$work/ingress"
+cp examples/50-ingress.yaml examples/60-tls-secret.yaml "$work/ingress/"
+printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n' > "$work/ingress/00-ns.yaml"
+n=10
+for svc in web:80:http api:9090:grpc admin:8000:http; do
+  IFS=: read -r name sport pname <<<"$svc"
+  n=$((n + 1))
+  python3 -c "$backend" "$name" "127.0.0.$n" "$bport" & ipids+=($!)
+  cat >> "$work/ingress/10-backends.yaml" <<YAML
+---
+apiVersion: v1
+kind: Service
+metadata: {name: $name, namespace: shop}
+spec: {ports: [{name: $pname, port: $sport, targetPort: $bport}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: $name-local, namespace: shop, labels: {kubernetes.io/service-name: $name}}
+addressType: IPv4
+ports: [{name: $pname, port: $bport}]
+endpoints: [{addresses: [127.0.0.$n]}]
+YAML
+done
+for i in 11 12 13; do  # bounded wait for the backends to listen
+  for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.$i:$bport/" && break; sleep 0.1; done
+done
+hport=$(free_port); tport=$(free_port); mport=$(free_port)
+echo "kube-dataplane ingress --manifests $work/ingress --http 127.0.0.1:$hport --https 127.0.0.1:$tport"
+"$bin" ingress --manifests "$work/ingress" --http "127.0.0.1:$hport" --https "127.0.0.1:$tport" \
+  --metrics "127.0.0.1:$mport" --access-log off --log-level warn & ipids+=($!)
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$mport/readyz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+c() {
+  local host=$1 url=$2
+  curl -sk --max-time 5 --resolve "$host:$hport:127.0.0.1" --resolve "$host:$tport:127.0.0.1" "$url" "${@:3}"
+}
+for url in "https://shop.example.com:$tport/" "https://shop.example.com:$tport/api/orders" \
+           "https://www.shop.example.com:$tport/" "http://admin.example.com:$hport/users" \
+           "http://elsewhere.example.com:$hport/ (the default backend)"; do
+  host=${url#*//}; host=${host%%:*}
+  printf '%-62s -> %s' "GET $url" "$(c "$host" "${url%% *}")"
+  echo
+done
+printf '%-62s -> %s\n' "GET http://shop.example.com:$hport/" \
+  "$(c shop.example.com "http://shop.example.com:$hport/" -o /dev/null -w '%{http_code} %{redirect_url}')"
+for sni in shop.example.com www.shop.example.com other.example.com; do
+  printf '%-62s -> %s\n' "TLS handshake with SNI $sni" "$(openssl s_client -connect "127.0.0.1:$tport" \
+    -servername "$sni" </dev/null 2>/dev/null | openssl x509 -noout -subject)"
+done
 step "done"
