@@ -159,6 +159,32 @@ kdp_spawn "$KDP_BIN" ingress --manifests "$m" --http "127.0.0.1:$hport" --https 
   2>"$KDP_TMP/log"
 kdp_wait_for 10 curl -sf "http://127.0.0.1:$mport/readyz" || kdp_fail "not ready: $(cat "$KDP_TMP/log")"
 
+# Slowloris: a header trickled a byte every half second is cut off by the header deadline
+# (20 s); runs in the background while the rest of the test goes on, checked at the end.
+python3 - "$hport" > "$KDP_TMP/slowloris" <<'PY' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+start = time.time()
+data = b"GET / HTTP/1.1\r\nHost: plain.example.com\r\nX-Slow: " + b"a" * 200
+try:
+    for i in range(len(data)):
+        s.sendall(data[i:i + 1])
+        time.sleep(0.5)
+        s.settimeout(0.001)
+        try:
+            if s.recv(100) == b"":
+                break
+        except socket.timeout:
+            pass
+        s.settimeout(5)
+    print("not cut")
+except OSError:
+    pass
+print("cut after %d s" % (time.time() - start))
+PY
+slowloris=$!
+KDP_PIDS+=("$slowloris")
+
 H="http://plain.example.com:$hport"
 S="https://shop.example.com:$sport"
 R=(--resolve "plain.example.com:$hport:127.0.0.1" --resolve "shop.example.com:$hport:127.0.0.1"
@@ -266,8 +292,45 @@ sed -i 's/name: web, port: {number: 80}/name: api, port: {number: 80}/' "$m/plai
 is_api() { get "$H/" | grep -x 'name=api' >/dev/null; }
 kdp_wait_for 5 is_api || kdp_fail "edited Ingress not live"
 
+# Reconfiguration under a running load loop: endpoints added and removed, no request fails.
+python3 - "$hport" "$KDP_TMP/stop" > "$KDP_TMP/load" <<'PY' &
+import http.client, os, sys, time
+ok = bad = 0
+conn = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=10)
+deadline = time.time() + 30
+# At least 2000 requests, so that the edits land in the middle of the loop.
+while time.time() < deadline and (ok + bad < 2000 or not os.path.exists(sys.argv[2])):
+    try:
+        conn.request("GET", "/", headers={"Host": "plain.example.com"})
+        r = conn.getresponse()
+        r.read()
+        if r.status == 200: ok += 1
+        else: bad += 1
+        if ok == 1: open(sys.argv[2] + ".started", "w").close()
+    except Exception as e:
+        bad += 1
+        conn = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=10)
+print(ok, bad)
+PY
+load=$!
+KDP_PIDS+=("$load")
+served_by() { get "$H/" | grep -x "name=$1" >/dev/null; }
+kdp_wait_for 10 test -e "$KDP_TMP/stop.started" || kdp_fail "load loop did not start"
+sed -i 's/^- addresses: \[127.0.0.4\]$/- addresses: [127.0.0.4]\n- addresses: [127.0.0.3]/' "$m/services.yaml"
+kdp_wait_for 5 served_by web-b || kdp_fail "added endpoint not live"
+sed -i '/^- addresses: \[127.0.0.4\]$/d' "$m/services.yaml"
+kdp_wait_for 5 eval '! served_by api && ! served_by api && ! served_by api' || kdp_fail "removed endpoint still served"
+touch "$KDP_TMP/stop"
+wait "$load" || true
+read -r ok bad < "$KDP_TMP/load"
+[ "$bad" = 0 ] && [ "$ok" -gt 100 ] || kdp_fail "requests failed during reconfiguration: ok=$ok bad=$bad"
+
+wait "$slowloris" || true
+cut=$(sed -n 's/^cut after \([0-9]*\) s$/\1/p' "$KDP_TMP/slowloris")
+[ -n "$cut" ] && [ "$cut" -ge 15 ] && [ "$cut" -le 30 ] || kdp_fail "slowloris: $(cat "$KDP_TMP/slowloris")"
+
 grep -q '"GET /api/v1?q=1 HTTP/1.1" 200' "$KDP_TMP/access.log" || kdp_fail "access log"
 metrics=$(curl -s "http://127.0.0.1:$mport/metrics")
 grep -q '^kube_dataplane_ingress_requests_total{status="2xx"} [1-9]' <<<"$metrics" ||
   kdp_fail "requests metric: $(grep ingress_requests <<<"$metrics")"
-echo "PASS ingress"
+echo "PASS ingress (requests during reconfiguration: $ok ok, 0 failed; slowloris cut after ${cut} s)"
