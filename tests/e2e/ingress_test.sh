@@ -13,6 +13,7 @@ import base64, hashlib, http.server, socketserver, sys
 name, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
     def log_message(self, *a): pass
     def body_len(self):
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
