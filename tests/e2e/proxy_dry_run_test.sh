@@ -19,7 +19,7 @@ grep -q '203.0.113.10 . tcp . 443 . 198.51.100.0/24' <<<"$out" || kdp_fail "LB s
 grep -q '10.96.0.21 . tcp . 9090 : goto endpoints-affinity-2' <<<"$out" || kdp_fail "affinity"
 ! grep -q '10.96.0.24\|data/db' <<<"$out" || kdp_fail "headless Service programmed"
 
-ns=$(kdp_netns dryrun)
+kdp_netns dryrun >/dev/null; ns=${KDP_NETNS[-1]}  # not in $(...): registered for cleanup
 ip netns exec "$ns" nft -c -f "$KDP_TMP/rules.nft" || kdp_fail "nft -c refused the dry-run output"
 # Loaded for real (into the test's namespace only) it is the same as applied over netlink.
 ip netns exec "$ns" nft -f "$KDP_TMP/rules.nft" || kdp_fail "nft -f refused the dry-run output"
