@@ -158,6 +158,7 @@ mport=$(kdp_free_port)
 kdp_spawn "$KDP_BIN" ingress --manifests "$m" --http "127.0.0.1:$hport" --https "127.0.0.1:$sport" \
   --metrics "127.0.0.1:$mport" --threads 2 --max-body-size 8m --access-log "$KDP_TMP/access.log" \
   2>"$KDP_TMP/log"
+kdp=$!
 kdp_wait_for 10 curl -sf "http://127.0.0.1:$mport/readyz" || kdp_fail "not ready: $(cat "$KDP_TMP/log")"
 
 # Slowloris: a header trickled a byte every half second is cut off by the header deadline
@@ -334,4 +335,8 @@ grep -q '"GET /api/v1?q=1 HTTP/1.1" 200' "$KDP_TMP/access.log" || kdp_fail "acce
 metrics=$(curl -s "http://127.0.0.1:$mport/metrics")
 grep -q '^kube_dataplane_ingress_requests_total{status="2xx"} [1-9]' <<<"$metrics" ||
   kdp_fail "requests metric: $(grep ingress_requests <<<"$metrics")"
+# A clean stop on SIGTERM, and nothing for the sanitizers to say (ASan builds).
+kill -TERM "$kdp"
+wait "$kdp" || kdp_fail "exit status $? after SIGTERM: $(tail -5 "$KDP_TMP/log")"
+grep -q 'Sanitizer' "$KDP_TMP/log" && kdp_fail "sanitizer: $(grep -A30 Sanitizer "$KDP_TMP/log" | head -40)"
 echo "PASS ingress (requests during reconfiguration: $ok ok, 0 failed; slowloris cut after ${cut} s)"
