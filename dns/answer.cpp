@@ -34,10 +34,14 @@ class Builder {
     an_ += set.count;
     addAdditional(set);
   }
-  /// The records of `set`, owned by `name` (wire, written out).
+  /// The records of `set`, owned by `name` (wire, written out; empty: the question's name).
   void answerAt(std::string_view name, const RRset& set) {
     forEachTail(set, [&](std::string_view tail) {
-      body_.append(name);
+      if (name.empty()) {
+        Writer(body_).pointer(wire::kHeaderSize);
+      } else {
+        body_.append(name);
+      }
       body_.append(tail);
     });
     an_ += set.count;
@@ -143,6 +147,53 @@ std::optional<IpAddr> podIp(std::string_view label) {
   return ip;
 }
 
+RRset cnameSet(std::string_view target, std::uint32_t ttl) {
+  RRset set;
+  set.type = wire::kTypeCNAME;
+  set.count = 1;
+  Writer w(set.tails);
+  w.u16(wire::kTypeCNAME);
+  w.u16(wire::kClassIN);
+  w.u32(ttl);
+  w.u16(static_cast<std::uint16_t>(target.size()));
+  w.bytes(target);
+  return set;
+}
+
+enum class Follow : std::uint8_t { Answered, NoData, NxDomain, External, Loop };
+
+/// Appends the records of `node` (owned by `owner`, a wire name written out) for `qtype`,
+/// following ExternalName CNAMEs inside the zone. External: `external` names the target.
+Follow follow(Builder& b, const Zone& zone, std::string owner, const Node* node,
+              std::uint16_t qtype, std::string& external) {
+  for (unsigned hop = 0; hop < kMaxCnameChain; ++hop) {
+    if (!node->cnameTarget.empty() && qtype != wire::kTypeCNAME) {
+      b.answerAt(owner, *node->find(wire::kTypeCNAME));
+      const std::string& target = node->cnameTarget;
+      if (!wire::isSubdomain(target, zone.apex())) {
+        external = target;
+        return Follow::External;
+      }
+      const Node* next = zone.find(target);
+      if (next == nullptr) {
+        return Follow::NxDomain;
+      }
+      owner = target;
+      node = next;
+      continue;
+    }
+    bool any = false;
+    for (const auto& set : node->rrsets) {
+      if (set.type == qtype || qtype == wire::kTypeANY) {
+        b.answerAt(owner, set);
+        any = true;
+      }
+    }
+    return any ? Follow::Answered : Follow::NoData;
+  }
+  return Follow::Loop;
+}
+
 }  // namespace
 
 std::size_t responseLimit(const wire::Query& query, Transport transport) {
@@ -159,7 +210,16 @@ std::string emptyResponse(const wire::Query& query, std::span<const std::uint8_t
   return b.finish(rcode, authoritative, 65535, truncated);
 }
 
-Answer answer(std::span<const std::uint8_t> msg, const Zone& zone, Transport transport) {
+std::string cnameReply(const wire::Query& query, std::span<const std::uint8_t> msg,
+                       std::string_view target, std::uint32_t ttl) {
+  Builder b(query, msg, true);
+  b.answerAtQuestion(cnameSet(target, ttl));
+  bool truncated = false;
+  return b.finish(wire::kRcodeNoError, true, 65535, truncated);
+}
+
+Answer answer(std::span<const std::uint8_t> msg, const Zone& zone, Transport transport,
+              const QueryContext& context) {
   Answer a;
   wire::QueryError err = wire::QueryError::None;
   auto parsed = wire::parseQuery(msg, &err);
@@ -261,54 +321,70 @@ Answer answer(std::span<const std::uint8_t> msg, const Zone& zone, Transport tra
         return negative(wire::kRcodeNoError);
       }
     }
+    if (cluster && zone.options().autopath && context.client) {
+      if (const std::string* ns = zone.podNamespace(*context.client)) {
+        auto first = wire::nameFromText(*ns + ".svc");
+        const std::string firstDomain = first->substr(0, first->size() - 1) + zone.apex();
+        if (name.size() > firstDomain.size() && wire::isSubdomain(name, firstDomain)) {
+          // The base name's labels, without the root: candidates are base + each domain.
+          const std::string base = name.substr(0, name.size() - firstDomain.size());
+          const std::string svcDomain = std::string("\3svc") + zone.apex();
+          for (const std::string* domain : {&svcDomain, &zone.apex()}) {
+            const std::string candidate = base + *domain;
+            const Node* found = candidate.size() <= wire::kMaxName ? zone.find(candidate) : nullptr;
+            if (found == nullptr) {
+              continue;
+            }
+            b.answerAtQuestion(cnameSet(candidate, zone.options().ttl));
+            std::string external;
+            const Follow f = follow(b, zone, candidate, found, qtype, external);
+            if (f == Follow::External) {
+              a.externalTarget = external;
+            }
+            if (f == Follow::NxDomain || f == Follow::NoData) {
+              b.authority(soaOwner, zone.soaTail());
+            }
+            return reply(std::move(a), b,
+                         f == Follow::NxDomain ? wire::kRcodeNxDomain
+                         : f == Follow::Loop   ? wire::kRcodeServFail
+                                               : wire::kRcodeNoError,
+                         true, transport);
+          }
+          if (context.hostSearch != nullptr) {
+            for (const auto& domain : *context.hostSearch) {
+              std::string candidate = base + domain;
+              if (candidate.size() <= wire::kMaxName && !wire::isSubdomain(candidate, zone.apex())) {
+                a.autopath.push_back(std::move(candidate));
+              }
+            }
+          }
+          std::string bare = base + std::string(1, '\0');
+          if (!wire::isSubdomain(bare, zone.apex())) {
+            a.autopath.push_back(std::move(bare));
+          }
+          a.ttl = zone.options().ttl;
+        }
+      }
+    }
     return negative(wire::kRcodeNxDomain);
   }
 
-  // ExternalName: the CNAME, then the chain followed inside the zone.
-  if (!node->cnameTarget.empty() && qtype != wire::kTypeCNAME) {
-    b.answerAtQuestion(*node->find(wire::kTypeCNAME));
-    const Node* cur = node;
-    for (unsigned hop = 0; hop < kMaxCnameChain; ++hop) {
-      const std::string& target = cur->cnameTarget;
-      if (!wire::isSubdomain(target, zone.apex())) {
-        a.externalTarget = target;
-        return reply(std::move(a), b, wire::kRcodeNoError, true, transport);
-      }
-      const Node* next = zone.find(target);
-      if (next == nullptr) {
-        return negative(wire::kRcodeNxDomain);
-      }
-      if (!next->cnameTarget.empty()) {
-        b.answerAt(target, *next->find(wire::kTypeCNAME));
-        cur = next;
-        continue;
-      }
-      bool any = false;
-      for (const auto& set : next->rrsets) {
-        if (set.type == qtype || qtype == wire::kTypeANY) {
-          b.answerAt(target, set);
-          any = true;
-        }
-      }
-      if (!any) {
-        return negative(wire::kRcodeNoError);
-      }
+  // Records of the name, and ExternalName CNAME chains followed inside the zone.
+  std::string external;
+  switch (follow(b, zone, std::string(), node, qtype, external)) {
+    case Follow::Answered:
       return reply(std::move(a), b, wire::kRcodeNoError, true, transport);
-    }
-    return reply(std::move(a), b, wire::kRcodeServFail, false, transport);
+    case Follow::NoData:
+      return negative(wire::kRcodeNoError);
+    case Follow::NxDomain:
+      return negative(wire::kRcodeNxDomain);
+    case Follow::External:
+      a.externalTarget = std::move(external);
+      return reply(std::move(a), b, wire::kRcodeNoError, true, transport);
+    case Follow::Loop:
+      break;
   }
-
-  bool any = false;
-  for (const auto& set : node->rrsets) {
-    if (set.type == qtype || qtype == wire::kTypeANY) {
-      b.answerAtQuestion(set);
-      any = true;
-    }
-  }
-  if (!any) {
-    return negative(wire::kRcodeNoError);
-  }
-  return reply(std::move(a), b, wire::kRcodeNoError, true, transport);
+  return reply(std::move(a), b, wire::kRcodeServFail, false, transport);
 }
 
 }  // namespace kdp::dns

@@ -11,6 +11,7 @@
 #include "common/logging.h"
 #include "dns/detail/forwarder.h"
 #include "dns/detail/server_metrics.h"
+#include "dns/detail/wire.h"
 #include "dns/server.h"
 #include "dns/zone.h"
 #include "k8s/store.h"
@@ -24,18 +25,32 @@ namespace {
 class DnsComponent : public Component {
  public:
   explicit DnsComponent(const DnsOptions& options) : options_(options) {
-    zoneOptions_ = ZoneOptions{options.clusterDomain, options.ttl, options.pods};
+    zoneOptions_ = ZoneOptions{options.clusterDomain, options.ttl, options.pods, options.autopath};
     zones_ = std::make_shared<ZoneHolder>(std::make_shared<const Zone>(zoneOptions_));
     ServerOptions so;
     so.listen = options.listen;
     so.threads = options.threads != 0 ? options.threads
                                       : std::max(1u, std::thread::hardware_concurrency());
     so.upstreams = options.upstreams;
-    if (so.upstreams.empty()) {
+    std::string resolvConf;
+    {
       std::ifstream in("/etc/resolv.conf");
       std::stringstream text;
       text << in.rdbuf();
-      so.upstreams = parseResolvConf(text.str());
+      resolvConf = text.str();
+    }
+    if (so.upstreams.empty()) {
+      so.upstreams = parseResolvConf(resolvConf);
+    }
+    if (options.autopath) {
+      // The node's search domains follow the cluster ones in a pod's resolv.conf (kubelet);
+      // the cluster's own domains are not repeated.
+      for (auto& d : parseResolvConfSearch(resolvConf)) {
+        const auto apex = wire::lowerName(*wire::nameFromText(options.clusterDomain));
+        if (!wire::isSubdomain(d, apex)) {
+          so.hostSearch.push_back(std::move(d));
+        }
+      }
     }
     // Never forward to ourselves.
     std::erase_if(so.upstreams, [&](const HostPort& up) {
@@ -43,6 +58,7 @@ class DnsComponent : public Component {
     });
     so.cacheSize = options.cacheSize;
     upstreams_ = so.upstreams.size();
+    threads_ = so.threads;
     server_ = std::make_unique<Server>(std::move(so), zones_);
   }
 
@@ -57,7 +73,7 @@ class DnsComponent : public Component {
     watcher_ = std::thread([this] { watch(); });
     SPDLOG_LOGGER_INFO(log_, "dns serving listen={} threads={} upstreams={} domain={}",
                        options_.listen.empty() ? std::string("-") : options_.listen.front().str(),
-                       options_.threads, upstreams_, options_.clusterDomain);
+                       threads_, upstreams_, options_.clusterDomain);
   }
 
   bool ready() const override { return ready_.load(std::memory_order_acquire); }
@@ -105,6 +121,7 @@ class DnsComponent : public Component {
   DnsOptions options_;
   ZoneOptions zoneOptions_;
   std::size_t upstreams_ = 0;
+  unsigned threads_ = 0;
   std::shared_ptr<ZoneHolder> zones_;
   std::unique_ptr<Server> server_;
   std::shared_ptr<k8s::Subscription> subscription_;

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstring>
 #include <stdexcept>
+#include <optional>
 #include <unordered_map>
 
 #include "common/fd.h"
@@ -61,6 +62,20 @@ socklen_t toSockaddr(const HostPort& hp, sockaddr_storage& ss) {
   sin6->sin6_port = htons(hp.port);
   std::memcpy(&sin6->sin6_addr, hp.ip.bytes().data(), 16);
   return sizeof(sockaddr_in6);
+}
+
+std::optional<IpAddr> ipOf(const sockaddr_storage& ss) {
+  if (ss.ss_family == AF_INET) {
+    sockaddr_in sin;
+    std::memcpy(&sin, &ss, sizeof sin);
+    return IpAddr::fromBytes(IpFamily::V4, reinterpret_cast<const std::uint8_t*>(&sin.sin_addr));
+  }
+  if (ss.ss_family == AF_INET6) {
+    sockaddr_in6 sin6;
+    std::memcpy(&sin6, &ss, sizeof sin6);
+    return IpAddr::fromBytes(IpFamily::V6, reinterpret_cast<const std::uint8_t*>(&sin6.sin6_addr));
+  }
+  return std::nullopt;
 }
 
 Fd bindSocket(const HostPort& hp, int type) {
@@ -197,7 +212,13 @@ class Worker {
     bool writing = false;   // EPOLLOUT registered
     unsigned pending = 0;   // forwarded queries not answered yet
     bool closed = false;    // peer done; close once pending answers are written
+    std::optional<IpAddr> client;
   };
+
+  bool needsForwarder(const Answer& a) const {
+    return a.disposition == Disposition::Forward ||
+           ((!a.externalTarget.empty() || !a.autopath.empty()) && forwarder_->enabled());
+  }
 
   void add(int fd, Tag t, std::uint32_t events) {
     epoll_event ev{};
@@ -254,13 +275,17 @@ class Worker {
           continue;
         }
         const std::span<const std::uint8_t> msg(udpBuf_[idx].data(), in[idx].msg_len);
-        Answer a = answer(msg, *zone_, Transport::Udp);
+        QueryContext ctx;
+        if (zone_->options().autopath) {
+          ctx.client = ipOf(peers[idx]);
+          ctx.hostSearch = &options_.hostSearch;
+        }
+        Answer a = answer(msg, *zone_, Transport::Udp, ctx);
         if (a.disposition == Disposition::Drop) {
           metrics_.dropped->inc();
           continue;
         }
-        if (a.disposition == Disposition::Forward ||
-            (!a.externalTarget.empty() && forwarder_->enabled())) {
+        if (needsForwarder(a)) {
           const sockaddr_storage peer = peers[idx];
           const socklen_t peerLen = in[idx].msg_hdr.msg_namelen;
           const int sock = fd;
@@ -305,7 +330,10 @@ class Worker {
 
   void accept(int listenFd) {
     for (unsigned i = 0; i < 64; ++i) {
-      Fd c(::accept4(listenFd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+      sockaddr_storage peer{};
+      socklen_t peerLen = sizeof peer;
+      Fd c(::accept4(listenFd, reinterpret_cast<sockaddr*>(&peer), &peerLen,
+                     SOCK_NONBLOCK | SOCK_CLOEXEC));
       if (!c) {
         const int err = errno;
         if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
@@ -325,6 +353,7 @@ class Worker {
       auto conn = std::make_unique<Conn>();
       conn->fd = std::move(c);
       conn->lastActive = Clock::now();
+      conn->client = ipOf(peer);
       add(fd, Tag::Conn, EPOLLIN | EPOLLRDHUP);
       conns_.emplace(fd, std::move(conn));
       metrics_.tcpConnections->inc();
@@ -379,13 +408,17 @@ class Worker {
         const std::span<const std::uint8_t> msg(
             reinterpret_cast<const std::uint8_t*>(c.in.data()) + off + 2, len);
         off += 2 + len;
-        Answer a = answer(msg, *zone_, Transport::Tcp);
+        QueryContext ctx;
+        if (zone_->options().autopath) {
+          ctx.client = c.client;
+          ctx.hostSearch = &options_.hostSearch;
+        }
+        Answer a = answer(msg, *zone_, Transport::Tcp, ctx);
         if (a.disposition == Disposition::Drop) {
           metrics_.dropped->inc();
           continue;
         }
-        if (a.disposition == Disposition::Forward ||
-            (!a.externalTarget.empty() && forwarder_->enabled())) {
+        if (needsForwarder(a)) {
           ++c.pending;
           const std::uint16_t qtype = a.qtype;
           forwarder_->resolve(std::move(a), msg, Transport::Tcp, start,

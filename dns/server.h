@@ -45,6 +45,7 @@ struct ServerOptions {
   unsigned threads = 1;
   std::vector<HostPort> upstreams;  // empty: names outside the zone get SERVFAIL
   std::size_t cacheSize = 10000;    // forwarded answers kept; 0: no cache
+  std::vector<std::string> hostSearch;  // --autopath: the node's search domains (wire, lower)
   int tcpIdleTimeoutMs = 10000;
   std::size_t maxTcpConnectionsPerWorker = 1024;
 };

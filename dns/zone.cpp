@@ -235,6 +235,16 @@ class ZoneBuilder {
       compileService(snap, *entry.value);
     }
 
+    if (z.options_.autopath) {
+      for (const auto& entry : snap.of<k8s::Pod>()) {
+        if (entry.value->hostNetwork) {
+          continue;  // the node's address: not one pod's search path
+        }
+        for (const auto& ip : entry.value->podIPs) {
+          z.podNamespaces_.emplace(ip, entry.value->meta.namespace_);
+        }
+      }
+    }
     if (z.options_.pods == PodsMode::Verified) {
       for (const auto& entry : snap.of<k8s::Pod>()) {
         for (const auto& ip : entry.value->podIPs) {

@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -41,6 +42,8 @@ struct ZoneOptions {
   std::string clusterDomain = "cluster.local";
   std::uint32_t ttl = 30;
   PodsMode pods = PodsMode::Insecure;
+  /// Keep pod IP → namespace for --autopath.
+  bool autopath = false;
 };
 
 /// Records of one name and type, ready to copy: each record as type, class, ttl, rdlength and
@@ -94,6 +97,12 @@ class Zone {
   bool namespaceExists(std::string_view ns) const { return namespaces_.count(ns) != 0; }
   /// A pod with this IP lives in `ns` (for --pods verified).
   bool podIpExists(std::string_view ns, const IpAddr& ip) const;
+  /// The namespace of the pod with this IP (hostNetwork pods excluded); null when unknown or
+  /// autopath is off.
+  const std::string* podNamespace(const IpAddr& ip) const {
+    auto it = podNamespaces_.find(ip);
+    return it == podNamespaces_.end() ? nullptr : &it->second;
+  }
   /// SOA record tail (type..rdata) for authority sections; its TTL is the negative TTL.
   const std::string& soaTail() const { return soaTail_; }
   std::size_t nodeCount() const { return nodes_.size(); }
@@ -115,6 +124,7 @@ class Zone {
   std::unordered_map<std::string, Node, NameHash, std::equal_to<>> nodes_;
   std::set<std::string, std::less<>> namespaces_;
   std::set<std::pair<std::string, IpAddr>, std::less<>> podIps_;
+  std::map<IpAddr, std::string> podNamespaces_;
 };
 
 /// Compiles a snapshot into a zone. Pure: no I/O, no clock. Any thread.

@@ -98,6 +98,39 @@ std::vector<HostPort> parseResolvConf(std::string_view text) {
   return out;
 }
 
+std::vector<std::string> parseResolvConfSearch(std::string_view text) {
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t eol = text.find('\n', pos);
+    if (eol == std::string_view::npos) {
+      eol = text.size();
+    }
+    std::string_view line = text.substr(pos, eol - pos);
+    pos = eol + 1;
+    constexpr std::string_view kKey = "search";
+    if (!line.starts_with(kKey) || line.size() == kKey.size() ||
+        (line[kKey.size()] != ' ' && line[kKey.size()] != '\t')) {
+      continue;
+    }
+    out.clear();  // the last search line wins, as in the resolver
+    line.remove_prefix(kKey.size());
+    while (!line.empty()) {
+      const std::size_t start = line.find_first_not_of(" \t\r");
+      if (start == std::string_view::npos || line[start] == '#' || line[start] == ';') {
+        break;
+      }
+      line.remove_prefix(start);
+      const std::size_t end = std::min(line.find_first_of(" \t\r"), line.size());
+      if (auto name = wire::nameFromText(line.substr(0, end)); name && name->size() > 1) {
+        out.push_back(wire::lowerName(*name));
+      }
+      line.remove_prefix(end);
+    }
+  }
+  return out;
+}
+
 std::string appendChase(std::string_view base, std::span<const std::uint8_t> upstream,
                         std::size_t limit, std::uint16_t& rcode) {
   auto ours = wire::parseMessage(asBytes(base));
@@ -140,6 +173,10 @@ struct Forwarder::Pending {
   wire::Query query;              // the client's
   std::string clientMsg;          // the client's bytes
   std::string chaseBase;          // non-empty: our CNAME reply to extend
+  std::vector<wire::WireName> candidates;  // autopath: names to try in order
+  std::size_t candidate = 0;
+  std::string fallback;           // autopath: the reply when every candidate fails
+  std::uint32_t ttl = 0;          // autopath: the CNAME's TTL
   wire::WireName qname;           // asked upstream
   std::uint16_t qtype = 0;
   std::uint16_t qclass = 0;
@@ -171,33 +208,61 @@ void Forwarder::resolve(Answer&& a, std::span<const std::uint8_t> msg, Transport
   p->transport = transport;
   p->query = std::move(a.query);
   p->clientMsg.assign(reinterpret_cast<const char*>(msg.data()), msg.size());
-  const bool dnssecOk = p->query.edns && p->query.edns->dnssecOk;
-  const bool cd = (p->query.header.flags & wire::kFlagCD) != 0;
-  if (!a.externalTarget.empty()) {
+  p->deadline = start + kForwardBudget;
+  p->qtype = p->query.question.qtype;
+  if (!a.autopath.empty() && a.externalTarget.empty()) {
+    p->candidates = std::move(a.autopath);
+    p->fallback = std::move(a.wire);
+    p->ttl = a.ttl;
+    p->qclass = wire::kClassIN;
+    setCandidate(*p);
+  } else if (!a.externalTarget.empty()) {
     p->chaseBase = std::move(a.wire);
     p->qname = std::move(a.externalTarget);
-    p->qtype = p->query.question.qtype;
     p->qclass = wire::kClassIN;
   } else {
     p->qname = p->query.question.name;
-    p->qtype = p->query.question.qtype;
     p->qclass = p->query.question.qclass;
   }
-  p->key = cacheKey(p->qname, p->qtype, p->qclass, dnssecOk, cd);
-  const auto now = Clock::now();
-  if (auto hit = cache_->find(p->key, now)) {
+  this->start(std::move(p), Clock::now());
+}
+
+void Forwarder::setCandidate(Pending& p) {
+  p.qname = p.candidates[p.candidate];
+  p.chaseBase = cnameReply(p.query, asBytes(p.clientMsg), p.qname, p.ttl);
+  p.tries = 0;
+  p.upstream = 0;
+}
+
+void Forwarder::start(std::unique_ptr<Pending> p, Clock::time_point now) {
+  const bool dnssecOk = p->query.edns && p->query.edns->dnssecOk;
+  const bool cd = (p->query.header.flags & wire::kFlagCD) != 0;
+  // Bounded by the candidates: each round either answers, sends, or moves to the next one.
+  for (std::size_t round = 0; round <= p->candidates.size(); ++round) {
+    p->key = cacheKey(p->qname, p->qtype, p->qclass, dnssecOk, cd);
+    auto hit = cache_->find(p->key, now);
+    if (!hit) {
+      break;
+    }
     metrics_.cacheHits->inc();
+    if (!p->candidates.empty() && hit->rcode == wire::kRcodeNxDomain) {
+      if (++p->candidate < p->candidates.size()) {
+        setCandidate(*p);
+        continue;
+      }
+      finish(*p, std::string(), 0);
+      return;
+    }
     std::string r = reply(*p, *hit, now);
     const std::uint16_t rcode = wire::getU16(mut(r) + 2) & 0xF;
     p->done(std::move(r), rcode);
     return;
   }
   metrics_.cacheMisses->inc();
-  if (upstreams_.empty()) {
+  if (upstreams_.empty() || now >= p->deadline) {
     finish(*p, std::string(), 0);
     return;
   }
-  p->deadline = start + kForwardBudget;
   Pending& ref = *p;
   for (std::size_t i = 0; i < upstreams_.size() && !ref.sock; ++i) {
     sendTry(ref, now, false);
@@ -225,8 +290,12 @@ std::string Forwarder::reply(const Pending& p, const CachedResponse& entry,
 
 void Forwarder::finish(Pending& p, std::string r, std::uint16_t rcode) {
   if (r.empty()) {
-    // Failure: the CNAME alone for a chase, SERVFAIL otherwise.
-    if (!p.chaseBase.empty()) {
+    // Failure: for autopath the name asked (it does not exist), the CNAME alone for a chase,
+    // SERVFAIL otherwise.
+    if (!p.candidates.empty()) {
+      r = p.fallback;
+      rcode = wire::getU16(mut(r) + 2) & 0xF;
+    } else if (!p.chaseBase.empty()) {
       r = p.chaseBase;
       rcode = wire::getU16(mut(r) + 2) & 0xF;
     } else {
@@ -415,6 +484,19 @@ void Forwarder::complete(int fd, std::span<const std::uint8_t> response, Clock::
   auto entry = std::make_shared<const CachedResponse>(std::move(*prepared));
   cache_->insert(p.key, entry);
   metrics_.cacheEntries->set(static_cast<double>(cache_->size()));
+  if (!p.candidates.empty() && rcode == wire::kRcodeNxDomain) {
+    auto owned = std::move(it->second);
+    watch_(fd, 0);
+    pending_.erase(it);
+    owned->sock.reset();
+    if (++owned->candidate < owned->candidates.size()) {
+      setCandidate(*owned);
+      start(std::move(owned), now);
+    } else {
+      finish(*owned, std::string(), 0);
+    }
+    return;
+  }
   std::string r = reply(p, *entry, now);
   const std::uint16_t rc = wire::getU16(mut(r) + 2) & 0xF;
   auto owned = std::move(it->second);

@@ -31,6 +31,8 @@ inline constexpr std::chrono::milliseconds kMinTryTimeout{250};
 
 /// The nameservers of a resolv.conf text (port 53), in order; malformed lines are skipped.
 std::vector<HostPort> parseResolvConf(std::string_view text);
+/// The search domains of a resolv.conf text (the last `search` line), as lower-cased wire names.
+std::vector<std::string> parseResolvConfSearch(std::string_view text);
 
 class Forwarder {
  public:
@@ -46,8 +48,9 @@ class Forwarder {
   bool enabled() const { return !upstreams_.empty(); }
 
   /// Resolves `a` (Disposition::Forward: the client's question; a Reply with externalTarget: the
-  /// CNAME target, appended to a.wire) from the cache or upstream; calls `done` exactly once,
-  /// possibly before returning.
+  /// CNAME target, appended to a.wire; a Reply with autopath candidates: the first of them that
+  /// exists upstream, as a CNAME from the name asked, else a.wire) from the cache or upstream;
+  /// calls `done` exactly once, possibly before returning.
   void resolve(Answer&& a, std::span<const std::uint8_t> msg, Transport transport,
                Clock::time_point start, Done done);
   /// An upstream socket is ready.
@@ -60,6 +63,8 @@ class Forwarder {
 
  private:
   struct Pending;
+  void start(std::unique_ptr<Pending> p, Clock::time_point now);
+  void setCandidate(Pending& p);
   void sendTry(Pending& p, Clock::time_point now, bool tcp);
   void complete(int fd, std::span<const std::uint8_t> response, Clock::time_point now);
   void fail(int fd);

@@ -238,3 +238,43 @@ endpoints:
   CHECK(render(s.wire).ends_with(" |  | OPT 1232"));
   CHECK(answer(bytes(srv), *zone, Transport::Tcp).wire.size() > 4096);
 }
+
+TEST_CASE("dns answer: autopath answers a pod's first search-path query with the final answer", "[dns]") {
+  ZoneOptions o;
+  o.autopath = true;
+  auto zone = compileZone(*clusterSnapshot(), o);
+  const std::vector<w::WireName> hostSearch = {*w::nameFromText("corp.test")};
+  QueryContext pod{*kdp::IpAddr::parse("10.244.1.21"), &hostSearch};  // api-0 in shop
+  auto ask = [&](std::string_view name, std::uint16_t qtype, const QueryContext& ctx) {
+    const std::string q = makeQuery(name, qtype);
+    return answer(bytes(q), *zone, Transport::Udp, ctx);
+  };
+
+  SECTION("the rest of the search path inside the zone: CNAME and records at once") {
+    Answer a = ask("db.Data.shop.svc.cluster.local", w::kTypeA, pod);
+    CHECK(render(a.wire) ==
+          "NOERROR aa | db.Data.shop.svc.cluster.local. 30 CNAME db.data.svc.cluster.local.; "
+          "db.data.svc.cluster.local. 30 A 10.244.2.32; db.data.svc.cluster.local. 30 A 10.244.1.31 |  | ");
+    CHECK(a.autopath.empty());
+    Answer e = ask("payments.shop.shop.svc.cluster.local", w::kTypeA, pod);
+    CHECK(render(e.wire) ==
+          "NOERROR aa | payments.shop.shop.svc.cluster.local. 30 CNAME payments.shop.svc.cluster.local.; "
+          "payments.shop.svc.cluster.local. 30 CNAME api.payments.example.net. |  | ");
+    CHECK(e.externalTarget == *w::nameFromText("api.payments.example.net"));
+  }
+  SECTION("outside the zone: the candidates for the forwarder, NXDOMAIN as the fallback") {
+    Answer a = ask("example.com.shop.svc.cluster.local", w::kTypeAAAA, pod);
+    CHECK(render(a.wire).starts_with("NXDOMAIN aa"));
+    CHECK(a.autopath ==
+          std::vector<w::WireName>{*w::nameFromText("example.com.corp.test"), *w::nameFromText("example.com")});
+    CHECK(a.ttl == 30);
+  }
+  SECTION("not applied: unknown client, other namespace, names that exist, autopath off") {
+    CHECK(ask("example.com.shop.svc.cluster.local", w::kTypeA, QueryContext{*kdp::IpAddr::parse("10.9.9.9"), &hostSearch}).autopath.empty());
+    CHECK(ask("example.com.data.svc.cluster.local", w::kTypeA, pod).autopath.empty());
+    CHECK(render(ask("web.shop.svc.cluster.local", w::kTypeA, pod).wire) ==
+          "NOERROR aa | web.shop.svc.cluster.local. 30 A 10.96.0.20 |  | ");
+    const std::string q = makeQuery("db.data.shop.svc.cluster.local", w::kTypeA);
+    CHECK(render(answer(bytes(q), testZone(), Transport::Udp, pod).wire).starts_with("NXDOMAIN"));
+  }
+}

@@ -64,3 +64,11 @@ TEST_CASE("dns forwarder: an out-of-zone CNAME target's records are appended", "
   // Garbage from upstream: the CNAME alone.
   CHECK(appendChase(a.wire, bytes(std::string("xx")), 1232, rcode) == a.wire);
 }
+
+TEST_CASE("dns forwarder: search domains from resolv.conf", "[dns]") {
+  CHECK(parseResolvConfSearch("search a.example Corp.Test\nnameserver 1.1.1.1\n") ==
+        std::vector<std::string>{*w::nameFromText("a.example"), *w::nameFromText("corp.test")});
+  CHECK(parseResolvConfSearch("search one\nsearch two three # c\n") ==
+        std::vector<std::string>{*w::nameFromText("two"), *w::nameFromText("three")});
+  CHECK(parseResolvConfSearch("domain x\n").empty());
+}

@@ -95,14 +95,25 @@ struct Running {
   std::unique_ptr<Server> server;
   std::uint16_t port = 0;
 
-  explicit Running(std::vector<kdp::HostPort> upstreams = {}, unsigned threads = 2) {
-    zones = std::make_shared<ZoneHolder>(compileZone(*clusterSnapshot(), ZoneOptions{}));
+  explicit Running(std::vector<kdp::HostPort> upstreams = {}, unsigned threads = 2,
+                   bool autopath = false) {
+    ZoneOptions zo;
+    zo.autopath = autopath;
+    // A pod at 127.0.0.1 (the tests' client address) in namespace shop.
+    zones = std::make_shared<ZoneHolder>(compileZone(*clusterSnapshot(R"(
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: shop}
+spec: {containers: [{name: c, image: x}]}
+status: {phase: Running, podIP: 127.0.0.1}
+)"), zo));
     port = freePort();
     ServerOptions o;
     o.listen = {kdp::HostPort{*kdp::IpAddr::parse("127.0.0.1"), port}};
     o.threads = threads;
     o.upstreams = std::move(upstreams);
     o.tcpIdleTimeoutMs = 300;
+    o.hostSearch = {*w::nameFromText("corp.test")};
     server = std::make_unique<Server>(std::move(o), zones);
     server->start();
   }
@@ -202,7 +213,15 @@ TEST_CASE("dns server: forwarding, caching, and an upstream that never answers",
       }
       ++seen;
       auto q = w::parseQuery(std::span<const std::uint8_t>(reinterpret_cast<std::uint8_t*>(buf), static_cast<std::size_t>(n)));
-      if (!q || w::lowerName(q->question.name) != *w::nameFromText("www.example.test")) {
+      if (!q || w::lowerName(q->question.name) == *w::nameFromText("hang.example.test")) {
+        continue;
+      }
+      if (w::lowerName(q->question.name) != *w::nameFromText("www.example.test")) {
+        std::string nx(buf, q->questionEnd);
+        w::putU16(reinterpret_cast<std::uint8_t*>(nx.data()) + 2,
+                  w::kFlagQR | w::kFlagRD | w::kFlagRA | w::kRcodeNxDomain);
+        w::putU16(reinterpret_cast<std::uint8_t*>(nx.data()) + 10, 0);
+        ::sendto(up.get(), nx.data(), nx.size(), 0, reinterpret_cast<sockaddr*>(&from), flen);
         continue;
       }
       std::string resp(buf, q->questionEnd);
@@ -219,11 +238,18 @@ TEST_CASE("dns server: forwarding, caching, and an upstream that never answers",
     }
   });
   {
-    Running r({kdp::HostPort{*kdp::IpAddr::parse("127.0.0.1"), ntohs(ua.sin_port)}}, 1);
+    Running r({kdp::HostPort{*kdp::IpAddr::parse("127.0.0.1"), ntohs(ua.sin_port)}}, 1, true);
+    // Autopath: the node's search domain first (NXDOMAIN upstream), then the bare name.
+    const std::string ap = makeQuery("www.example.test.shop.svc.cluster.local", w::kTypeA);
+    CHECK(render(udpAsk(r.port, ap)) ==
+          "NOERROR aa | www.example.test.shop.svc.cluster.local. 30 CNAME www.example.test.; "
+          "www.example.test. 30 A 192.0.2.1 |  | ");
+    CHECK(seen.load() == 2);
+    seen = 0;
     const std::string q = makeQuery("WWW.example.test", w::kTypeA);
     CHECK(render(udpAsk(r.port, q)) == "NOERROR | WWW.example.test. 30 A 192.0.2.1 |  | ");
     CHECK(render(udpAsk(r.port, q)) == "NOERROR | WWW.example.test. 30 A 192.0.2.1 |  | ");
-    CHECK(seen.load() == 1);  // the second came from the cache
+    CHECK(seen.load() == 0);  // both from the cache: autopath resolved www.example.test already
 
     // Never answered: SERVFAIL within the budget, and cluster names meanwhile at once.
     const auto t0 = std::chrono::steady_clock::now();

@@ -2,7 +2,8 @@
 # `kube-dataplane dns` end to end on loopback: dig over UDP and TCP for every record kind of the
 # Kubernetes DNS spec and their negative cases, protocol errors, a live zone change, and
 # forwarding through the cache to a real upstream (Unbound, started here on its own port, serving
-# only local zones), including upstreams that refuse or never answer.
+# only local zones), including upstreams that refuse or never answer; --autopath for a pod at
+# 127.0.0.1.
 source "$(dirname "$0")/lib.sh"
 examples=$(cd "$(dirname "$0")/../../examples" && pwd)
 command -v dig >/dev/null || kdp_fail "dig missing (scripts/packages/dns.txt: bind9-dnsutils)"
@@ -18,7 +19,8 @@ for _ in range(100):
     except OSError: pass'
 }
 
-# --- the upstream: Unbound with local zones only ("." refused: no traffic leaves loopback) -----
+# --- the upstream: Unbound with local zones only ("." static: NXDOMAIN for the rest, no traffic
+# leaves loopback) ---------------------------------------------------------------------------
 up_port=$(free_udp_port)
 mkdir -p "$KDP_TMP/unbound"
 {
@@ -37,7 +39,7 @@ server:
   verbosity: 0
   access-control: 127.0.0.0/8 allow
   module-config: "iterator"
-  local-zone: "." refuse
+  local-zone: "." static
   local-zone: "example.test." static
   local-data: "example.test. 3600 IN SOA ns.example.test. admin.example.test. 1 3600 600 86400 60"
   local-data: "www.example.test. 300 IN A 192.0.2.1"
@@ -68,6 +70,12 @@ cat > "$KDP_TMP/m/80-dns-extra.yaml" <<'YAML'
 apiVersion: v1
 kind: Namespace
 metadata: {name: quiet}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: shop}
+spec: {containers: [{name: c, image: x}]}
+status: {phase: Running, podIP: 127.0.0.1}
 ---
 apiVersion: v1
 kind: Service
@@ -106,7 +114,7 @@ port=$(free_udp_port)
 mport=$(kdp_free_port)
 murl="http://127.0.0.1:$mport"
 kdp_spawn "$KDP_BIN" dns --manifests "$KDP_TMP/m" --listen "127.0.0.1:$port" --metrics "127.0.0.1:$mport" \
-  --upstream "127.0.0.1:$up_port" --threads 2 --log-level debug 2>"$KDP_TMP/log"
+  --upstream "127.0.0.1:$up_port" --threads 2 --autopath --log-level debug 2>"$KDP_TMP/log"
 kdp_wait_for 10 curl -sf "$murl/readyz" || kdp_fail "not ready: $(cat "$KDP_TMP/log")"
 
 q() { dig @127.0.0.1 -p "$port" +time=3 +tries=1 "$@"; }
@@ -189,6 +197,11 @@ expect "forward tcp" "+tcp alias.example.test A" 'CNAME\s+www\.example\.test\.'
 expect "forward NXDOMAIN" "nx.example.test A" "$(status NXDOMAIN).*example\.test\.\s+[0-9]+\s+IN\s+SOA"
 expect "forward truncated upstream → TCP" "+bufsize=4096 big.example.test A" 'ANSWER: 120,'
 expect "ExternalName out of zone" "payments.shop.svc.cluster.local A" 'CNAME\s+api\.payments\.example\.net\..*api\.payments\.example\.net\.\s+[0-9]+\s+IN\s+A\s+192\.0\.2\.50'
+# Autopath (the client, 127.0.0.1, is pod shop/client): the first search-path query gets the
+# final answer, in the zone and upstream.
+expect "autopath in zone" "db.data.shop.svc.cluster.local A" 'db\.data\.shop\.svc\.cluster\.local\.\s+30\s+IN\s+CNAME\s+db\.data\.svc\.cluster\.local\..*IN\s+A\s+10\.244\.'
+expect "autopath upstream" "www.example.test.shop.svc.cluster.local A" 'CNAME\s+www\.example\.test\..*www\.example\.test\.\s+[0-9]+\s+IN\s+A\s+192\.0\.2\.1'
+expect "autopath miss" "nothing.example.test.shop.svc.cluster.local A" "$(status NXDOMAIN)"
 metric() { curl -s "$murl/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 hits=$(metric kube_dataplane_dns_cache_hits_total)
 expect "cached" "www.example.test A" 'IN\s+A\s+192\.0\.2\.1'
