@@ -291,21 +291,7 @@ struct Metrics {
                               "Requests sent on a pooled keep-alive upstream connection.")),
         refused(r.counter("kube_dataplane_ingress_connections_refused_total",
                           "Client connections closed at accept: over the connection limit.")),
-        duration(r.histogram("kube_dataplane_ingress_request_duration_seconds",
-                             "Time from a request's header to the end of its response.",
-                             metrics::latencyBuckets())) {
-    for (int c = 1; c <= 5; ++c) {
-      byClass[static_cast<std::size_t>(c)] = &r.counter(
-          "kube_dataplane_ingress_requests_total", "Requests answered, by status class.",
-          {{"status", std::to_string(c) + "xx"}});
-    }
-  }
-  void count(unsigned status) {
-    const unsigned c = status / 100;
-    if (c >= 1 && c <= 5) {
-      byClass[c]->inc();
-    }
-  }
+        registry(r) {}
   metrics::Gauge& connections;
   metrics::Counter& tlsHandshakes;
   metrics::Counter& tlsErrors;
@@ -315,8 +301,80 @@ struct Metrics {
   metrics::Counter& retries;
   metrics::Counter& pooledReuse;
   metrics::Counter& refused;
-  metrics::Histogram& duration;
-  std::array<metrics::Counter*, 6> byClass{};
+  metrics::Registry& registry;
+};
+
+// The per-Ingress series, with ingress-nginx's meanings (nginx_ingress_controller_requests,
+// _request_duration_seconds, _response_duration_seconds, _request_size, _response_size):
+// labels namespace, ingress, service ("" for requests no Ingress answered) and status.
+struct BackendSeries {
+  metrics::Histogram* duration = nullptr;  // client request header → end of the response
+  metrics::Histogram* upstream = nullptr;  // upstream request sent → its response header
+  metrics::Histogram* requestSize = nullptr;
+  metrics::Histogram* responseSize = nullptr;
+};
+
+// One per worker: registering a series takes the registry's lock, so each worker looks its
+// series up once and then only increments.
+class SeriesCache {
+ public:
+  explicit SeriesCache(metrics::Registry& r) : registry_(r) {}
+
+  void record(const Backend* b, unsigned status, double seconds, double upstreamSeconds,
+              std::uint64_t requestBytes, std::uint64_t responseBytes) {
+    std::string key = b ? b->ingress + '\0' + b->service : std::string();
+    metrics::Labels labels = baseLabels(b);
+    auto [sit, fresh] = series_.try_emplace(key);
+    BackendSeries& s = sit->second;
+    if (fresh) {
+      s.duration = &registry_.histogram(
+          "kube_dataplane_ingress_request_duration_seconds",
+          "Time from a request's header to the end of its response.", metrics::latencyBuckets(),
+          labels);
+      s.upstream = &registry_.histogram(
+          "kube_dataplane_ingress_upstream_response_duration_seconds",
+          "Time from sending a request upstream to the upstream's response header.",
+          metrics::latencyBuckets(), labels);
+      s.requestSize = &registry_.histogram("kube_dataplane_ingress_request_size_bytes",
+                                           "Request body bytes received from clients.",
+                                           sizeBuckets(), labels);
+      s.responseSize = &registry_.histogram("kube_dataplane_ingress_response_size_bytes",
+                                            "Response body bytes sent to clients.",
+                                            sizeBuckets(), labels);
+    }
+    s.duration->observe(seconds);
+    if (upstreamSeconds >= 0) {
+      s.upstream->observe(upstreamSeconds);
+    }
+    s.requestSize->observe(static_cast<double>(requestBytes));
+    s.responseSize->observe(static_cast<double>(responseBytes));
+    key += '\0';
+    key += std::to_string(status);
+    auto [cit, cfresh] = requests_.try_emplace(key, nullptr);
+    if (cfresh) {
+      labels.emplace_back("status", std::to_string(status));
+      cit->second = &registry_.counter("kube_dataplane_ingress_requests_total",
+                                       "Requests answered, by Ingress, Service and status.",
+                                       labels);
+    }
+    cit->second->inc();
+  }
+
+ private:
+  static metrics::Labels baseLabels(const Backend* b) {
+    if (b == nullptr) {
+      return {{"namespace", ""}, {"ingress", ""}, {"service", ""}};
+    }
+    const auto slash = b->ingress.find('/');
+    return {{"namespace", b->namespace_},
+            {"ingress", slash == std::string::npos ? b->ingress : b->ingress.substr(slash + 1)},
+            {"service", b->service}};
+  }
+  static std::vector<double> sizeBuckets() { return metrics::exponentialBuckets(64, 4, 10); }
+
+  metrics::Registry& registry_;
+  std::unordered_map<std::string, BackendSeries> series_;
+  std::unordered_map<std::string, metrics::Counter*> requests_;
 };
 
 }  // namespace
@@ -324,11 +382,12 @@ struct Metrics {
 namespace {
 
 struct Worker {
-  Worker(Server::Impl& i, unsigned n) : impl(i), index(n) {}
+  Worker(Server::Impl& i, unsigned n, metrics::Registry& r) : impl(i), index(n), series(r) {}
   ~Worker() { pool.clear(); }  // before the io_context the pooled sockets belong to
 
   Server::Impl& impl;
   unsigned index;
+  SeriesCache series;
   std::unordered_map<std::string, std::vector<UpstreamPtr>> pool;  // by endpoint "ip:port"
   asio::io_context ioc{1};
   std::optional<tcp::acceptor> http;
@@ -342,7 +401,9 @@ struct AccessLogLine {
   unsigned version = 11;
   unsigned status = 0;
   std::uint64_t bytesOut = 0;
+  std::uint64_t bytesIn = 0;
   double seconds = 0;
+  double upstreamSeconds = -1;  // -1: no upstream response
   const Backend* backend = nullptr;
   std::string upstream;
 };
@@ -443,7 +504,6 @@ asio::awaitable<bool> Server::Impl::respondLocal(Stream& client, http::status st
   res.prepare_payload();
   beast::get_lowest_layer(client).expires_after(kBodyTimeout);
   auto [ec, n] = co_await http::async_write(client, res, kUseTuple);
-  metrics.count(static_cast<unsigned>(status));
   co_return !ec && keepAlive;
 }
 
@@ -520,7 +580,8 @@ asio::awaitable<bool> Server::Impl::handle(Worker& w, Stream& client, beast::fla
   auto finish = [&](unsigned status, bool ok) {
     line.status = status;
     line.seconds = std::chrono::duration<double>(Clock::now() - started).count();
-    metrics.duration.observe(line.seconds);
+    w.series.record(line.backend, status, line.seconds, line.upstreamSeconds, line.bytesIn,
+                    line.bytesOut);
     accessLog(line);
     return ok;
   };
@@ -624,6 +685,7 @@ asio::awaitable<bool> Server::Impl::handle(Worker& w, Stream& client, beast::fla
       }
       bodySent = true;
       RelayResult r = co_await relayBody(client, cbuf, parser, up->stream, sr, chunk);
+      line.bytesIn = r.bytes;
       if (r.readEc) {
         // The client's body broke off or is over the limit.
         up.reset();
@@ -641,6 +703,7 @@ asio::awaitable<bool> Server::Impl::handle(Worker& w, Stream& client, beast::fla
         break;
       }
     }
+    const auto sent = Clock::now();
     rp.emplace();
     rp->header_limit(kUpstreamHeaderLimit);
     rp->body_limit(boost::none);
@@ -661,6 +724,9 @@ asio::awaitable<bool> Server::Impl::handle(Worker& w, Stream& client, beast::fla
       }
       auto [rec2, rn2] = co_await http::async_read_header(up->stream, up->buffer, *rp, kUseTuple);
       rec = rec2;
+    }
+    if (!rec) {
+      line.upstreamSeconds = std::chrono::duration<double>(Clock::now() - sent).count();
     }
     if (rec) {
       up.reset();
@@ -712,7 +778,6 @@ asio::awaitable<bool> Server::Impl::handle(Worker& w, Stream& client, beast::fla
     http::response_serializer<http::buffer_body> us{res};
     beast::get_lowest_layer(client).expires_after(kBodyTimeout);
     auto [uec, un] = co_await http::async_write_header(client, us, kUseTuple);
-    metrics.count(101);
     if (uec) {
       co_return finish(101, false);
     }
@@ -753,7 +818,6 @@ asio::awaitable<bool> Server::Impl::handle(Worker& w, Stream& client, beast::fla
   http::response_serializer<http::buffer_body> rs{res};
   beast::get_lowest_layer(client).expires_after(kBodyTimeout);
   auto [hec, hn] = co_await http::async_write_header(client, rs, kUseTuple);
-  metrics.count(status);
   if (hec) {
     co_return finish(status, false);
   }
@@ -813,9 +877,11 @@ asio::awaitable<void> Server::Impl::serve(Worker& w, Stream& stream, const ConnI
         }
         co_await respondLocal(stream, st, 11, false,
                               std::string(obsolete_reason(st)) + "\n");
+        w.series.record(nullptr, static_cast<unsigned>(st), 0, -1, 0, 0);
       } else if (ec == beast::error::timeout && buffer.size() != 0) {
         co_await respondLocal(stream, http::status::request_timeout, 11, false,
                               "408 request timeout\n");
+        w.series.record(nullptr, 408, 0, -1, 0, 0);
       }
       co_return;
     }
@@ -824,6 +890,7 @@ asio::awaitable<void> Server::Impl::serve(Worker& w, Stream& stream, const ConnI
         parser.get().find(http::field::transfer_encoding) != parser.get().end()) {
       co_await respondLocal(stream, http::status::bad_request, 11, false,
                             "400 bad request: Content-Length with Transfer-Encoding\n");
+      w.series.record(nullptr, 400, 0, -1, 0, 0);
       co_return;
     }
     const bool keep = co_await handle(w, stream, buffer, parser, info, chunk.get());
@@ -985,7 +1052,7 @@ void Server::start() {
     threads = std::max(1U, std::thread::hardware_concurrency());
   }
   for (unsigned n = 0; n < threads; ++n) {
-    auto w = std::make_unique<Worker>(i, n);
+    auto w = std::make_unique<Worker>(i, n, i.metrics.registry);
     if (i.options.http) {
       i.bind(w->http, w->ioc, *i.options.http, i.httpPort, "--http");
     }

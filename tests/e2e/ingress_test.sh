@@ -333,7 +333,10 @@ cut=$(sed -n 's/^cut after \([0-9]*\) s$/\1/p' "$KDP_TMP/slowloris")
 
 grep -q '"GET /api/v1?q=1 HTTP/1.1" 200' "$KDP_TMP/access.log" || kdp_fail "access log"
 metrics=$(curl -s "http://127.0.0.1:$mport/metrics")
-grep -q '^kube_dataplane_ingress_requests_total{status="2xx"} [1-9]' <<<"$metrics" ||
+grep -q '^kube_dataplane_ingress_requests_total{namespace="shop",ingress="plain",service="web",status="200"} [1-9]' <<<"$metrics" &&
+  grep -q '^kube_dataplane_ingress_requests_total{namespace="",ingress="",service="",status="404"} 1$' <<<"$metrics" &&
+  grep -q '^kube_dataplane_ingress_requests_total{namespace="shop",ingress="shop",service="empty",status="503"} 1$' <<<"$metrics" &&
+  grep -q '^kube_dataplane_ingress_upstream_response_duration_seconds_count{namespace="shop",ingress="shop",service="api"} [1-9]' <<<"$metrics" ||
   kdp_fail "requests metric: $(grep ingress_requests <<<"$metrics")"
 # A clean stop on SIGTERM, and nothing for the sanitizers to say (ASan builds).
 kill -TERM "$kdp"
