@@ -89,6 +89,27 @@ void Batch::addChain(std::uint16_t family, const std::string& table, const Chain
   commitMessage(("add chain " + familyName(family) + " " + table + " " + chain.name).c_str());
 }
 
+void Batch::deleteChain(std::uint16_t family, const std::string& table,
+                        const std::string& chain) {
+  ChainHandle c = must(ChainHandle(nftnl_chain_alloc()));
+  nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, table.c_str());
+  nftnl_chain_set_str(c.get(), NFTNL_CHAIN_NAME, chain.c_str());
+  nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_FAMILY, family);
+  auto* nlh = nftnl_nlmsg_build_hdr(reserve(), NFT_MSG_DELCHAIN, family, NLM_F_ACK, seq_++);
+  nftnl_chain_nlmsg_build_payload(nlh, c.get());
+  commitMessage(("delete chain " + familyName(family) + " " + table + " " + chain).c_str());
+}
+
+void Batch::deleteSet(std::uint16_t family, const std::string& table, const std::string& set) {
+  SetHandle s = must(SetHandle(nftnl_set_alloc()));
+  nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, table.c_str());
+  nftnl_set_set_str(s.get(), NFTNL_SET_NAME, set.c_str());
+  nftnl_set_set_u32(s.get(), NFTNL_SET_FAMILY, family);
+  auto* nlh = nftnl_nlmsg_build_hdr(reserve(), NFT_MSG_DELSET, family, NLM_F_ACK, seq_++);
+  nftnl_set_nlmsg_build_payload(nlh, s.get());
+  commitMessage(("delete set " + familyName(family) + " " + table + " " + set).c_str());
+}
+
 void Batch::addRule(std::uint16_t family, const std::string& table, const std::string& chain,
                     std::vector<ExprHandle>&& exprs) {
   RuleHandle r = must(RuleHandle(nftnl_rule_alloc()));

@@ -54,6 +54,9 @@ class Batch {
   void addTable(std::uint16_t family, const std::string& table);
   void deleteTable(std::uint16_t family, const std::string& table);
   void addChain(std::uint16_t family, const std::string& table, const ChainSpec& chain);
+  /// Deletes a chain and its rules (nothing may jump to it any more).
+  void deleteChain(std::uint16_t family, const std::string& table, const std::string& chain);
+  void deleteSet(std::uint16_t family, const std::string& table, const std::string& set);
   /// Takes the rule's expressions in order.
   void addRule(std::uint16_t family, const std::string& table, const std::string& chain,
                std::vector<ExprHandle>&& exprs);

@@ -201,7 +201,7 @@ Result<long> Netlink::countRules(std::uint16_t family, const std::string& table)
   };
   if (auto r = request(msg, seq, cb, &count); !r) {
     if (lastErrno_ == ENOENT) {
-      return -1L;
+      return 0L;
     }
     return r.error();
   }

@@ -28,7 +28,7 @@ class Netlink {
   /// The ruleset generation (bumped by every commit, ours or anyone's).
   Result<std::uint32_t> generation();
 
-  /// The number of rules in table `family` `name`; -1 when the table does not exist.
+  /// The number of rules in table `family` `name` (0 when the table does not exist).
   Result<long> countRules(std::uint16_t family, const std::string& table);
 
  private:

@@ -20,11 +20,10 @@ Result<SyncStats> Syncer::sync(const Ruleset& desired) {
         }
       }
     }
-    if (old != nullptr && old->sameStaticPart(table)) {
-      detail::encodeElementDiff(batch, *old, table);
-    } else {
-      // First sync, a new static part, or recovery: replace the table in this transaction, so
-      // that packets never see a moment without rules.
+    // Element changes, plus endpoint-count chains and maps as they come and go; the whole
+    // table on the first sync, after a failure, or when options change the fixed chains. A
+    // full sync replaces the table inside the transaction: packets never see it without rules.
+    if (old == nullptr || !detail::encodeTableDiff(batch, *old, table)) {
       detail::encodeFullTable(batch, table);
       stats.full = true;
     }

@@ -5,7 +5,9 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nf_conntrack_common.h>
 
+#include <algorithm>
 #include <cstring>
+#include <set>
 
 #include "nft/expr.h"
 
@@ -293,6 +295,47 @@ const std::map<BackendKey, Backend>& backendsOf(const Table& t, std::uint32_t n)
   return it == t.backends.end() ? kEmpty : it->second;
 }
 
+void addBackendsMap(nft::Batch& batch, const Fam& f, std::uint32_t n) {
+  nft::SetSpec s;
+  s.name = backendsMapName(n);
+  s.keyType = concatType({f.addrType, kTypeProto, kTypeService, kTypeMark});
+  s.keyLen = f.addrLen + 12;
+  s.flags = NFT_SET_MAP;
+  s.dataType = concatType({f.addrType, kTypeService});
+  s.dataLen = f.addrLen + 4;
+  batch.addSet(f.proto, kTableName, s);
+}
+
+/// Declares every chain, then fills them (a rule may jump to a chain declared after it).
+void addChains(nft::Batch& batch, const Fam& f, const std::vector<const Chain*>& chains) {
+  for (const Chain* c : chains) {
+    nft::ChainSpec spec{c->name, std::nullopt};
+    if (c->base) {
+      spec.hook = nft::HookSpec{c->base->type == ChainType::Nat ? "nat" : "filter",
+                                hookNum(c->base->hook), c->base->priority};
+    }
+    batch.addChain(f.proto, kTableName, spec);
+  }
+  for (const Chain* c : chains) {
+    for (const auto& r : c->rules) {
+      batch.addRule(f.proto, kTableName, c->name, encodeRule(r, f));
+    }
+  }
+}
+void addChains(nft::Batch& batch, const Fam& f, const std::vector<Chain>& chains) {
+  std::vector<const Chain*> all;
+  for (const auto& c : chains) {
+    all.push_back(&c);
+  }
+  addChains(batch, f, all);
+}
+
+/// Chains made per endpoint count (endpoints-N, endpoints-affinity-N): the part of the static
+/// layout that follows the Services.
+bool isEndpointChain(const Chain& c) { return c.name.rfind("endpoints-", 0) == 0; }
+
+void encodeElementDiffImpl(nft::Batch& batch, const Fam& f, const Table& from, const Table& to);
+
 }  // namespace
 
 std::uint16_t nfproto(IpFamily family) { return famOf(family).proto; }
@@ -338,28 +381,10 @@ void encodeFullTable(nft::Batch& batch, const Table& t) {
   }
   batch.addSet(f.proto, table, set(kHairpin, concatType({f.addrType, f.addrType}), 2 * f.addrLen));
   for (std::uint32_t n : t.endpointCounts) {
-    nft::SetSpec s = set("", concatType({f.addrType, kTypeProto, kTypeService, kTypeMark}),
-                         svcLen + 4);
-    s.name = backendsMapName(n);
-    s.flags = NFT_SET_MAP;
-    s.dataType = concatType({f.addrType, kTypeService});
-    s.dataLen = f.addrLen + 4;
-    batch.addSet(f.proto, table, s);
+    addBackendsMap(batch, f, n);
   }
 
-  for (const auto& c : t.chains) {
-    nft::ChainSpec spec{c.name, std::nullopt};
-    if (c.base) {
-      spec.hook = nft::HookSpec{c.base->type == ChainType::Nat ? "nat" : "filter",
-                                hookNum(c.base->hook), c.base->priority};
-    }
-    batch.addChain(f.proto, table, spec);
-  }
-  for (const auto& c : t.chains) {
-    for (const auto& r : c.rules) {
-      batch.addRule(f.proto, table, c.name, encodeRule(r, f));
-    }
-  }
+  addChains(batch, f, t.chains);
 
   forEachSet(t, [&](const std::string& name, const auto& c, auto toEl) {
     if (!c.empty()) {
@@ -373,8 +398,61 @@ void encodeFullTable(nft::Batch& batch, const Table& t) {
   }
 }
 
-void encodeElementDiff(nft::Batch& batch, const Table& from, const Table& to) {
+bool encodeTableDiff(nft::Batch& batch, const Table& from, const Table& to) {
   const Fam f = famOf(to.family);
+  std::vector<const Chain*> fixedFrom, fixedTo, addedChains;
+  std::vector<std::string> removedChains;
+  std::set<std::string> fromNames, toNames;
+  for (const auto& c : from.chains) {
+    if (isEndpointChain(c)) {
+      fromNames.insert(c.name);
+    } else {
+      fixedFrom.push_back(&c);
+    }
+  }
+  for (const auto& c : to.chains) {
+    if (isEndpointChain(c)) {
+      toNames.insert(c.name);
+      if (fromNames.count(c.name) == 0) {
+        addedChains.push_back(&c);
+      }
+    } else {
+      fixedTo.push_back(&c);
+    }
+  }
+  if (fixedFrom.size() != fixedTo.size() ||
+      !std::equal(fixedFrom.begin(), fixedFrom.end(), fixedTo.begin(),
+                  [](const Chain* a, const Chain* b) { return *a == *b; })) {
+    return false;
+  }
+  for (const auto& name : fromNames) {
+    if (toNames.count(name) == 0) {
+      removedChains.push_back(name);
+    }
+  }
+  // New maps and chains before the elements that jump to them.
+  for (std::uint32_t n : to.endpointCounts) {
+    if (from.endpointCounts.count(n) == 0) {
+      addBackendsMap(batch, f, n);
+    }
+  }
+  addChains(batch, f, addedChains);
+  encodeElementDiffImpl(batch, f, from, to);
+  // Unused chains and maps last, once no element jumps to them.
+  for (const auto& name : removedChains) {
+    batch.deleteChain(f.proto, kTableName, name);
+  }
+  for (std::uint32_t n : from.endpointCounts) {
+    if (to.endpointCounts.count(n) == 0) {
+      batch.deleteSet(f.proto, kTableName, backendsMapName(n));
+    }
+  }
+  return true;
+}
+
+namespace {
+
+void encodeElementDiffImpl(nft::Batch& batch, const Fam& f, const Table& from, const Table& to) {
   const std::string table = kTableName;
   // Deletes first: a map element whose value changed is deleted, then added anew.
   auto diffs = [&](bool deletes) {
@@ -403,6 +481,8 @@ void encodeElementDiff(nft::Batch& batch, const Table& from, const Table& to) {
   diffs(true);
   diffs(false);
 }
+
+}  // namespace
 
 std::size_t ruleCount(const Table& table) {
   std::size_t n = 0;

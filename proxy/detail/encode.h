@@ -13,8 +13,11 @@ std::uint16_t nfproto(IpFamily family);
 /// add table + delete table + the whole table: atomic replacement, no window without rules.
 void encodeFullTable(nft::Batch& batch, const Table& table);
 
-/// Element deletes then adds turning `from` into `to`. Requires from.sameStaticPart(to).
-void encodeElementDiff(nft::Batch& batch, const Table& from, const Table& to);
+/// Turns `from` (what the kernel holds) into `to` without rewriting the table: new endpoint-count
+/// chains and backends maps first, then element deletes and adds, then chains and maps no longer
+/// used. Returns false, encoding nothing, when other parts of the static layout differ (base
+/// chains, options): the caller then sends a full table.
+bool encodeTableDiff(nft::Batch& batch, const Table& from, const Table& to);
 
 /// add table + delete table: removes the table whether or not it exists.
 void encodeDeleteTable(nft::Batch& batch, IpFamily family);
