@@ -154,4 +154,92 @@ for sni in shop.example.com www.shop.example.com other.example.com; do
   printf '%-62s -> %s\n' "TLS handshake with SNI $sni" "$(openssl s_client -connect "127.0.0.1:$tport" \
     -servername "$sni" </dev/null 2>/dev/null | openssl x509 -noout -subject)"
 done
+step "proxy: a ClusterIP balanced over three pods, in network namespaces the demo creates"
+# Everything here happens inside namespaces made for the demo (deleted at exit): a node running
+# kube-dataplane proxy, and three pods behind veth links. The machine's own firewall is untouched.
+pxns=() pxpid="" pxpods=()
+proxy_cleanup() {
+  local p ns
+  for p in $pxpid "${pxpods[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in $pxpid "${pxpods[@]}"; do wait "$p" 2>/dev/null || true; done
+  for ns in "${pxns[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+}
+trap "proxy_cleanup; $(trap -p EXIT | sed -E "s/^trap -- '(.*)' EXIT$/\1/")" EXIT
+pxnode="kdp-demo-node-$$"; ip netns add "$pxnode"; pxns+=("$pxnode")
+ip -n "$pxnode" link set lo up
+# The node's own address and a default route, as a real node has (on a veth pair of its own).
+ip -n "$pxnode" link add eth0 type veth peer name eth0-peer
+ip -n "$pxnode" addr add 192.0.2.80/24 dev eth0
+ip -n "$pxnode" link set eth0 up; ip -n "$pxnode" link set eth0-peer up
+ip -n "$pxnode" route add default via 192.0.2.1
+mkdir -p "$work/proxy"
+pxeps=""
+for i in 1 2 3; do
+  pod="kdp-demo-pod$i-$$"; ip netns add "$pod"; pxns+=("$pod")
+  ip -n "$pxnode" link add "pod$i" type veth peer name eth0 netns "$pod"
+  ip -n "$pxnode" addr add 10.244.0.1/32 dev "pod$i"; ip -n "$pxnode" link set "pod$i" up
+  ip -n "$pxnode" route add "10.244.0.1$i/32" dev "pod$i"
+  ip -n "$pod" addr add "10.244.0.1$i/32" dev eth0; ip -n "$pod" link set eth0 up; ip -n "$pod" link set lo up
+  ip -n "$pod" route add 10.244.0.1 dev eth0; ip -n "$pod" route add default via 10.244.0.1
+  ip netns exec "$pod" timeout 120 python3 -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 8080)); s.listen(64)
+while True:
+    c, _ = s.accept(); c.sendall(sys.argv[1].encode()); c.close()' "pod$i" &
+  pxpods+=($!)
+  pxeps+="- {addresses: [10.244.0.1$i], nodeName: demo-node}"$'\n'
+done
+pxweb() {
+  cat > "$work/proxy/web.yaml" <<YAML
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: demo}
+spec: {clusterIP: 10.96.0.80, ports: [{name: http, port: 80, targetPort: 8080}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-1, namespace: demo, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+ports: [{name: http, protocol: TCP, port: 8080}]
+endpoints:
+$1
+YAML
+}
+pxweb "$pxeps"
+echo "kube-dataplane proxy --manifests $work/proxy --node-name demo-node --node-ip 192.0.2.80  (in $pxnode)"
+ip netns exec "$pxnode" "$bin" proxy --manifests "$work/proxy" --node-name demo-node \
+  --node-ip 192.0.2.80 --log-level warn &
+pxpid=$!
+for _ in $(seq 100); do  # bounded wait for the rules
+  ip netns exec "$pxnode" nft list map ip kube-dataplane service-ips 2>/dev/null | grep -q 10.96.0.80 && break
+  sleep 0.1
+done
+pxconnect() {  # 30 new connections to the ClusterIP, counted by the pod that answered
+  ip netns exec "$pxnode" python3 -c '
+import collections, socket
+n = collections.Counter()
+for _ in range(30):
+    try:
+        with socket.create_connection(("10.96.0.80", 80), timeout=2) as s: n[s.recv(16).decode()] += 1
+    except OSError as e: n[type(e).__name__] += 1
+print("  30 connections to 10.96.0.80:80 ->", dict(sorted(n.items())))'
+}
+ip netns exec "$pxnode" nft list map ip kube-dataplane backends-3 | grep -E '^\s*(elements|10\.)' | sed 's/^\s*/  /'
+pxconnect
+echo "editing the EndpointSlice: pod3 leaves"
+pxweb "$(head -n 2 <<<"$pxeps")"
+for _ in $(seq 100); do
+  ip netns exec "$pxnode" nft list map ip kube-dataplane service-ips 2>/dev/null | grep -q 'endpoints-2' && break
+  sleep 0.1
+done
+pxconnect
+echo "no endpoints at all: refused at once"
+pxweb "[]"
+for _ in $(seq 100); do
+  ip netns exec "$pxnode" nft list map ip kube-dataplane no-endpoint-services 2>/dev/null | grep -q 10.96.0.80 && break
+  sleep 0.1
+done
+pxconnect
+proxy_cleanup; pxns=() pxpid="" pxpods=()
+
 step "done"
