@@ -7,8 +7,9 @@
 #
 # The proxy runs in node1 only. Shown: ClusterIP spread over every endpoint, named targetPort,
 # UDP, NodePort to the other node's endpoint (masqueraded), NodePort with policy Local (source
-# kept, other node unused), no endpoints and a wrong port refused at once, a manifest edit
-# applied, the table flushed by hand and restored, a restart under a connection loop.
+# kept, other node unused), LB IPs with source ranges, hairpin, terminating fallback, no
+# endpoints and a wrong port refused at once, a manifest edit applied, the table flushed by hand
+# and restored, a restart under a connection loop.
 source "$(dirname "$0")/lib.sh"
 py=$(command -v python3)
 
@@ -120,6 +121,36 @@ spec:
 ---
 apiVersion: v1
 kind: Service
+metadata: {name: lb-ok, namespace: default}
+spec:
+  type: LoadBalancer
+  clusterIP: 10.96.0.32
+  loadBalancerSourceRanges: [203.0.113.0/24]
+  ports: [{port: 80, targetPort: 8080, nodePort: 30082}]
+status: {loadBalancer: {ingress: [{ip: 198.18.0.10}]}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: lb-closed, namespace: default}
+spec:
+  type: LoadBalancer
+  clusterIP: 10.96.0.33
+  loadBalancerSourceRanges: [10.99.0.0/16]
+  ports: [{port: 80, targetPort: 8080, nodePort: 30083}]
+status: {loadBalancer: {ingress: [{ip: 198.18.0.11}]}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: hairpin, namespace: default}
+spec: {clusterIP: 10.96.0.40, ports: [{port: 80, targetPort: 8080}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: term, namespace: default}
+spec: {clusterIP: 10.96.0.41, ports: [{port: 80, targetPort: 8080}]}
+---
+apiVersion: v1
+kind: Service
 metadata: {name: empty, namespace: default}
 spec: {clusterIP: 10.96.0.99, ports: [{port: 80}]}
 YAML
@@ -129,7 +160,16 @@ web_slice 10.244.1.11@node1 10.244.1.12@node1 10.244.2.21@node2
   slice dns-1 dns dns UDP 5353 10.244.1.11@node1 10.244.2.21@node2
   slice np-1 np "" TCP 8080 10.244.2.21@node2
   slice nplocal-1 nplocal "" TCP 8080 10.244.1.11@node1 10.244.2.21@node2
+  slice lb-ok-1 lb-ok "" TCP 8080 10.244.2.21@node2
+  slice lb-closed-1 lb-closed "" TCP 8080 10.244.2.21@node2
+  slice hairpin-1 hairpin "" TCP 8080 10.244.1.11@node1
+  slice term-1 term "" TCP 8080 10.244.1.11@node1 10.244.1.12@node1
 } >"$KDP_TMP/m/slices.yaml"
+# term: pod1a not ready, pod1b terminating but serving: the terminating one takes the traffic.
+sed -i '/name: term-1/,$ {
+  s/- {addresses: \[10.244.1.11\], nodeName: node1}/- {addresses: [10.244.1.11], nodeName: node1, conditions: {ready: false}}/
+  s/- {addresses: \[10.244.1.12\], nodeName: node1}/- {addresses: [10.244.1.12], nodeName: node1, conditions: {ready: false, serving: true, terminating: true}}/
+}' "$KDP_TMP/m/slices.yaml"
 
 proxy_args=(proxy --manifests "$KDP_TMP/m" --node-name node1 --node-ip 192.168.77.1
             --cluster-cidr 10.244.0.0/16)
@@ -159,6 +199,20 @@ out=$(tcp 192.168.77.1 30080 10)
 # NodePort with policy Local: only this node's endpoint, client source kept.
 out=$(tcp 192.168.77.1 30081 20)
 [ "$(grep -c '^pod1a 203.0.113.2$' <<<"$out")" -eq 20 ] || kdp_fail "NodePort Local: $out"
+
+# LB IPs: allowed source range answers; a range that excludes the client drops (times out).
+out=$(tcp 198.18.0.10 80 5)
+[ "$(grep -c '^pod2a ' <<<"$out")" -eq 5 ] || kdp_fail "LB IP with allowed source: $out"
+out=$(tcp 198.18.0.11 80 1)
+grep -q '^ERR TimeoutError' <<<"$out" || kdp_fail "LB IP outside source ranges not dropped: $out"
+
+# Hairpin: a pod reaching itself through its Service (masqueraded, or the reply never matches).
+out=$(nsx "$pod1a" "$py" "$KDP_TMP/client.py" tcp 10.96.0.40 80 5)
+[ "$(grep -c '^pod1a ' <<<"$out")" -eq 5 ] || kdp_fail "hairpin: $out"
+
+# Terminating fallback: no Ready endpoint, so the serving+terminating one answers.
+out=$(tcp 10.96.0.41 80 5)
+[ "$(grep -c '^pod1b ' <<<"$out")" -eq 5 ] || kdp_fail "terminating fallback: $out"
 
 # No endpoints, and a wrong port of a live ClusterIP: refused at once.
 for target in "10.96.0.99 80" "10.96.0.20 81"; do
