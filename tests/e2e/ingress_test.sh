@@ -239,6 +239,21 @@ get -H 'Transfer-Encoding: chunked' --data-binary @"$KDP_TMP/6m" "$H/" | grep -x
 head -c 9000000 /dev/zero > "$KDP_TMP/9m"
 [ "$(code --data-binary @"$KDP_TMP/9m" "$H/")" = 413 ] || kdp_fail "9 MB upload → 413"
 
+# A 1 GB upload streams through a second instance without a body limit: the proxy's peak
+# resident memory stays far below the body's size (backpressure, one chunk in flight).
+hport2=$(kdp_free_port)
+sport2=$(kdp_free_port)
+kdp_spawn "$KDP_BIN" ingress --manifests "$m" --http "127.0.0.1:$hport2" --https "127.0.0.1:$sport2" \
+  --threads 1 --max-body-size 0 --access-log off 2>"$KDP_TMP/log2"
+big_pid=$!
+up2() { curl -s --max-time 60 --resolve "plain.example.com:$hport2:127.0.0.1" "$@"; }
+kdp_wait_for 10 up2 -f "http://plain.example.com:$hport2/" || kdp_fail "second instance"
+out=$(head -c 1000000000 /dev/zero | up2 -T - "http://plain.example.com:$hport2/")
+grep -x 'body=1000000000' <<<"$out" >/dev/null || kdp_fail "1 GB upload: $out"
+hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$big_pid/status")
+[ "$hwm" -lt 524288 ]  # ASan builds keep a 256 MB quarantine || kdp_fail "1 GB upload: peak RSS ${hwm} kB"
+kill "$big_pid"
+
 # Hostile input on raw sockets: CL+TE → 400, a 40 KB header → 431, a trickled header cut off.
 raw() {  # raw PORT DATA: sends DATA, prints the status line of the answer
   python3 - "$1" "$2" <<'PY'
@@ -342,4 +357,4 @@ grep -q '^kube_dataplane_ingress_requests_total{namespace="shop",ingress="plain"
 kill -TERM "$kdp"
 wait "$kdp" || kdp_fail "exit status $? after SIGTERM: $(tail -5 "$KDP_TMP/log")"
 grep -q 'Sanitizer' "$KDP_TMP/log" && kdp_fail "sanitizer: $(grep -A30 Sanitizer "$KDP_TMP/log" | head -40)"
-echo "PASS ingress (requests during reconfiguration: $ok ok, 0 failed; slowloris cut after ${cut} s)"
+echo "PASS ingress (requests during reconfiguration: $ok ok, 0 failed; slowloris cut after ${cut} s; 1 GB upload at peak RSS ${hwm} kB)"
