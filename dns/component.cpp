@@ -97,7 +97,7 @@ class DnsComponent : public Component {
     pthread_setname_np(pthread_self(), "kdp/dns-watch");
     while (!stopping_.load()) {
       auto update = subscription_->next(std::chrono::milliseconds(500));
-      if (!update) {
+      if (!update || !relevant(*update)) {
         continue;
       }
       const auto start = std::chrono::steady_clock::now();
@@ -116,6 +116,19 @@ class DnsComponent : public Component {
         SPDLOG_LOGGER_INFO(log_, "dns ready version={}", update->snapshot->version);
       }
     }
+  }
+
+  /// Whether the update can change the zone: the kinds it is made of, or the first sync.
+  bool relevant(const k8s::Update& update) const {
+    const auto current = zones_->load();
+    if (!current->synced() || update.snapshot->synced != current->synced()) {
+      return true;
+    }
+    const auto& c = update.changes;
+    const bool podsMatter = zoneOptions_.pods == PodsMode::Verified || zoneOptions_.autopath;
+    return !c.of(k8s::Kind::Namespace).empty() || !c.of(k8s::Kind::Service).empty() ||
+           !c.of(k8s::Kind::EndpointSlice).empty() ||
+           (podsMatter && !c.of(k8s::Kind::Pod).empty());
   }
 
   DnsOptions options_;
