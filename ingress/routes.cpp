@@ -38,6 +38,24 @@ bool sslRedirectEnabled(const k8s::Ingress& ing) {
   return true;
 }
 
+// A whole number of seconds, 1 to 3600, from the first annotation present; 0 otherwise.
+std::chrono::seconds secondsAnnotation(const k8s::Ingress& ing,
+                                       std::initializer_list<std::string_view> keys) {
+  for (auto key : keys) {
+    auto it = ing.meta.annotations.find(key);
+    if (it == ing.meta.annotations.end()) {
+      continue;
+    }
+    const std::string& v = it->second;
+    if (v.empty() || v.size() > 4 || v.find_first_not_of("0123456789") != std::string::npos) {
+      return std::chrono::seconds(0);
+    }
+    const int n = std::stoi(v);
+    return std::chrono::seconds(n >= 1 && n <= 3600 ? n : 0);
+  }
+  return std::chrono::seconds(0);
+}
+
 std::string portText(const k8s::PortRef& ref) {
   return ref.isName() ? ref.name : std::to_string(ref.number);
 }
@@ -103,6 +121,9 @@ std::shared_ptr<const Backend> makeBackend(const k8s::Snapshot& snap, const k8s:
   auto out = std::make_shared<Backend>();
   out->namespace_ = ing.meta.namespace_;
   out->ingress = ing.meta.namespace_ + "/" + ing.meta.name;
+  out->connectTimeout =
+      secondsAnnotation(ing, {kConnectTimeoutAnnotation, kNginxConnectTimeoutAnnotation});
+  out->readTimeout = secondsAnnotation(ing, {kReadTimeoutAnnotation, kNginxReadTimeoutAnnotation});
   if (b.isResource) {
     // Resource backends are not ours to serve: a backend without endpoints (503).
     out->service = b.resourceKind + "/" + b.resourceName;

@@ -22,6 +22,7 @@
 //    "kube-dataplane.io/ssl-redirect: false" (nginx.ingress.kubernetes.io/ssl-redirect also read).
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -43,6 +44,13 @@ inline constexpr std::string_view kDefaultController = "kube-dataplane.io/ingres
 inline constexpr std::string_view kSslRedirectAnnotation = "kube-dataplane.io/ssl-redirect";
 inline constexpr std::string_view kNginxSslRedirectAnnotation =
     "nginx.ingress.kubernetes.io/ssl-redirect";
+/// Per-Ingress upstream timeouts in whole seconds (ingress-nginx's annotations are read too).
+inline constexpr std::string_view kConnectTimeoutAnnotation = "kube-dataplane.io/proxy-connect-timeout";
+inline constexpr std::string_view kReadTimeoutAnnotation = "kube-dataplane.io/proxy-read-timeout";
+inline constexpr std::string_view kNginxConnectTimeoutAnnotation =
+    "nginx.ingress.kubernetes.io/proxy-connect-timeout";
+inline constexpr std::string_view kNginxReadTimeoutAnnotation =
+    "nginx.ingress.kubernetes.io/proxy-read-timeout";
 
 /// One Service port an Ingress path names, resolved to endpoint addresses.
 struct Backend {
@@ -51,6 +59,8 @@ struct Backend {
   std::string port;     // as written: a number or a name (metrics, logs)
   std::string ingress;  // namespace/name of the Ingress that names it (metrics, logs)
   std::vector<HostPort> endpoints;  // deduplicated, sorted; empty: 503
+  std::chrono::seconds connectTimeout{0};  // 0: the server's default
+  std::chrono::seconds readTimeout{0};     // upstream response header; 0: the server's default
 
   /// Round-robin position shared by every worker thread. Any thread.
   std::uint64_t nextIndex() const { return next_.fetch_add(1, std::memory_order_relaxed); }

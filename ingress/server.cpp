@@ -427,7 +427,7 @@ struct Server::Impl {
                                      bool keepAlive, std::string body,
                                      std::string_view location = {});
   asio::awaitable<UpstreamPtr> checkout(Worker& w, const HostPort& ep, bool& reused,
-                                        beast::error_code& ec);
+                                        beast::error_code& ec, Clock::duration connectTimeout);
   void checkin(Worker& w, const HostPort& ep, UpstreamPtr up);
   void bind(std::optional<tcp::acceptor>& acceptor, asio::io_context& ioc, const HostPort& at,
             std::uint16_t& port, const char* flag);
@@ -508,7 +508,8 @@ asio::awaitable<bool> Server::Impl::respondLocal(Stream& client, http::status st
 }
 
 asio::awaitable<UpstreamPtr> Server::Impl::checkout(Worker& w, const HostPort& ep, bool& reused,
-                                                    beast::error_code& ec) {
+                                                    beast::error_code& ec,
+                                                    Clock::duration connectTimeout) {
   reused = false;
   auto it = w.pool.find(ep.str());
   if (it != w.pool.end()) {
@@ -528,7 +529,7 @@ asio::awaitable<UpstreamPtr> Server::Impl::checkout(Worker& w, const HostPort& e
   if (ec) {
     co_return nullptr;
   }
-  up->stream.expires_after(kConnectTimeout);
+  up->stream.expires_after(connectTimeout);
   auto [cec] = co_await up->stream.async_connect(endpoint, kUseTuple);
   if (cec) {
     ec = cec;
@@ -647,6 +648,10 @@ asio::awaitable<bool> Server::Impl::handle(Worker& w, Stream& client, beast::fla
   const HostPort* chosen = nullptr;
   const std::size_t n = be.endpoints.size();
   const std::uint64_t first = be.nextIndex();
+  const Clock::duration connectTimeout =
+      be.connectTimeout.count() != 0 ? Clock::duration(be.connectTimeout) : kConnectTimeout;
+  const Clock::duration readTimeout =
+      be.readTimeout.count() != 0 ? Clock::duration(be.readTimeout) : kUpstreamTimeout;
   for (unsigned attempt = 0; attempt < kMaxAttempts; ++attempt) {
     if (attempt > 0) {
       metrics.retries.inc();
@@ -655,7 +660,7 @@ asio::awaitable<bool> Server::Impl::handle(Worker& w, Stream& client, beast::fla
     line.upstream = chosen->str();
     bool reused = false;
     beast::error_code ec;
-    up = co_await checkout(w, *chosen, reused, ec);
+    up = co_await checkout(w, *chosen, reused, ec, connectTimeout);
     if (!up) {
       // Nothing was sent: any request may go to the next endpoint.
       metrics.connectErrors.inc();
@@ -710,7 +715,7 @@ asio::awaitable<bool> Server::Impl::handle(Worker& w, Stream& client, beast::fla
     if (head) {
       rp->skip(true);
     }
-    up->stream.expires_after(kUpstreamTimeout);
+    up->stream.expires_after(readTimeout);
     auto [rec, rn] = co_await http::async_read_header(up->stream, up->buffer, *rp, kUseTuple);
     // Interim responses (100 Continue, 103 Early Hints) are dropped; the final one follows.
     for (int interim = 0; !rec && interim < 8 && rp->get().result_int() / 100 == 1 &&

@@ -9,7 +9,7 @@ examples=$(cd "$(dirname "$0")/../../examples" && pwd)
 # A backend that answers every request with its name, the request line, the body length it
 # read, and the request headers it got (HTTP/1.1, keep-alive, Content-Length or chunked bodies).
 cat > "$KDP_TMP/backend.py" <<'PY'
-import base64, hashlib, http.server, socketserver, sys
+import base64, hashlib, http.server, socketserver, sys, time
 name, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -52,6 +52,8 @@ class H(http.server.BaseHTTPRequestHandler):
         if self.headers.get("Upgrade", "").lower() == "websocket":
             return self.tunnel()
         n = self.body_len()
+        if self.path.startswith("/slow"):
+            time.sleep(3)
         text = "name=%s\nline=%s %s\nbody=%d\n" % (name, self.command, self.path, n)
         text += "".join("h:%s: %s\n" % (k.lower(), v) for k, v in self.headers.items())
         data = text.encode()
@@ -151,6 +153,20 @@ spec:
       - {path: /flaky, pathType: Prefix, backend: {service: {name: flaky, port: {number: 80}}}}
       - {path: /dead, pathType: Prefix, backend: {service: {name: dead, port: {number: 80}}}}
 YAML
+cat > "$m/slow.yaml" <<'YAML'
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: slow
+  namespace: shop
+  annotations: {kube-dataplane.io/proxy-read-timeout: "1"}
+spec:
+  rules:
+  - host: slow.example.com
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: api, port: {number: 80}}}}
+YAML
 
 hport=$(kdp_free_port)
 sport=$(kdp_free_port)
@@ -191,7 +207,8 @@ H="http://plain.example.com:$hport"
 S="https://shop.example.com:$sport"
 R=(--resolve "plain.example.com:$hport:127.0.0.1" --resolve "shop.example.com:$hport:127.0.0.1"
    --resolve "shop.example.com:$sport:127.0.0.1" --resolve "x.shop.example.com:$sport:127.0.0.1"
-   --resolve "nowhere.example.com:$hport:127.0.0.1" -sk --max-time 10)
+   --resolve "nowhere.example.com:$hport:127.0.0.1" --resolve "slow.example.com:$hport:127.0.0.1"
+   -sk --max-time 10)
 get() { curl "${R[@]}" "$@"; }
 code() { curl "${R[@]}" -o /dev/null -w '%{http_code}' "$@"; }
 
@@ -205,6 +222,10 @@ get "https://x.shop.example.com:$sport/" | grep -x 'name=api' >/dev/null || kdp_
 [ "$(code "http://nowhere.example.com:$hport/")" = 404 ] || kdp_fail "unknown host → 404"
 [ "$(code "$S/empty")" = 503 ] || kdp_fail "no endpoints → 503"
 [ "$(code "$H/dead")" = 502 ] || kdp_fail "dead endpoint → 502"
+t0=$SECONDS
+[ "$(code "http://slow.example.com:$hport/slow")" = 504 ] || kdp_fail "upstream timeout → 504"
+((SECONDS - t0 <= 2)) || kdp_fail "504 took $((SECONDS - t0)) s with a 1 s read timeout"
+[ "$(code "http://slow.example.com:$hport/fast")" = 200 ] || kdp_fail "after a 504"
 for _ in 1 2 3 4; do
   [ "$(code "$H/flaky")" = 200 ] || kdp_fail "a dead endpoint is retried on the next one"
 done

@@ -358,3 +358,21 @@ spec:
   CHECK(t->match("admin.example.com", "/x").backend->endpoints.empty());
   CHECK(routed(*t, "elsewhere", "/") == "web");
 }
+
+TEST_CASE("routes: per-Ingress upstream timeouts from annotations", "[ingress][routes]") {
+  const std::string paths = path("/", "Prefix", "s");
+  auto t = compile(
+      service("s", 1) +
+      ingressYaml("a", "a.com", paths, "  ingressClassName: kube-dataplane\n",
+                  "  annotations: {kube-dataplane.io/proxy-read-timeout: \"5\", "
+                  "nginx.ingress.kubernetes.io/proxy-connect-timeout: \"2\"}\n") +
+      ingressYaml("b", "b.com", paths, "  ingressClassName: kube-dataplane\n",
+                  "  annotations: {kube-dataplane.io/proxy-read-timeout: \"5s\", "
+                  "kube-dataplane.io/proxy-connect-timeout: \"99999\"}\n") +
+      ingressYaml("c", "c.com", paths));
+  CHECK(t->match("a.com", "/").backend->readTimeout == std::chrono::seconds(5));
+  CHECK(t->match("a.com", "/").backend->connectTimeout == std::chrono::seconds(2));
+  CHECK(t->match("b.com", "/").backend->readTimeout == std::chrono::seconds(0));
+  CHECK(t->match("b.com", "/").backend->connectTimeout == std::chrono::seconds(0));
+  CHECK(t->match("c.com", "/").backend->readTimeout == std::chrono::seconds(0));
+}
