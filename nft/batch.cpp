@@ -140,6 +140,9 @@ std::uint32_t Batch::addSet(std::uint16_t family, const std::string& table, cons
     nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_TYPE, set.dataType);
     nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_LEN, set.dataLen);
   }
+  if (set.sizeHint != 0) {
+    nftnl_set_set_u32(s.get(), NFTNL_SET_DESC_SIZE, set.sizeHint);
+  }
   if (!set.concatFieldLengths.empty()) {
     nftnl_set_set_data(s.get(), NFTNL_SET_DESC_CONCAT, set.concatFieldLengths.data(),
                        static_cast<std::uint32_t>(set.concatFieldLengths.size()));

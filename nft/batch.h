@@ -33,6 +33,7 @@ struct SetSpec {
   std::uint32_t dataType = 0;  // NFT_DATA_VERDICT for verdict maps
   std::uint32_t dataLen = 0;
   std::vector<std::uint8_t> concatFieldLengths;  // interval concatenations: each field's length
+  std::uint32_t sizeHint = 0;  // expected elements (0: none): lets the kernel size its hash once
 };
 
 struct Element {

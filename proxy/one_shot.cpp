@@ -1,5 +1,6 @@
 #include "proxy/one_shot.h"
 
+#include <chrono>
 #include <cstdio>
 #include <stdexcept>
 
@@ -41,8 +42,10 @@ int runOneShot(const ProxyOptions& options, const std::string& manifestsDir) {
   }
   source->stop();
   const auto snap = store.snapshot();
+  const auto started = std::chrono::steady_clock::now();
   const NodeInfo node = makeNodeInfo(*snap, options);
   const Ruleset desired = compile(*snap, node);
+  const auto compiled = std::chrono::steady_clock::now();
 
   if (options.mode == ProxyMode::DryRun) {
     const std::string text = renderNft(desired);
@@ -53,13 +56,20 @@ int runOneShot(const ProxyOptions& options, const std::string& manifestsDir) {
   // --once: one full sync, whatever is in the kernel now.
   try {
     Syncer syncer;
-    if (auto r = syncer.sync(desired); !r) {
+    auto r = syncer.sync(desired);
+    if (!r) {
       return fail("proxy --once: " + r.error().message);
     }
+    SPDLOG_LOGGER_INFO(logger("proxy"), "sync messages={} encode_seconds={:.3f} commit_seconds={:.3f}",
+                       r->messages, r->encodeSeconds, r->commitSeconds);
   } catch (const std::runtime_error& e) {
     return fail(std::string("proxy --once: ") + e.what());
   }
-  SPDLOG_LOGGER_INFO(logger("proxy"), "applied full sync elements={}", desired.elementCount());
+  const auto applied = std::chrono::steady_clock::now();
+  SPDLOG_LOGGER_INFO(logger("proxy"), "applied full sync elements={} compile_seconds={:.3f} apply_seconds={:.3f}",
+                     desired.elementCount(),
+                     std::chrono::duration<double>(compiled - started).count(),
+                     std::chrono::duration<double>(applied - compiled).count());
   return 0;
 }
 

@@ -1,5 +1,7 @@
 #include "proxy/syncer.h"
 
+#include <chrono>
+
 #include "nft/netlink.h"
 #include "proxy/detail/encode.h"
 
@@ -9,6 +11,7 @@ Syncer::Syncer() : nl_(std::make_unique<nft::Netlink>()) {}
 Syncer::~Syncer() = default;
 
 Result<SyncStats> Syncer::sync(const Ruleset& desired) {
+  const auto started = std::chrono::steady_clock::now();
   nft::Batch batch(nl_->nextSeq());
   SyncStats stats;
   for (const auto& table : desired.tables) {
@@ -48,10 +51,14 @@ Result<SyncStats> Syncer::sync(const Ruleset& desired) {
   if (stats.messages == 0) {
     return stats;
   }
+  const auto encoded = std::chrono::steady_clock::now();
+  stats.encodeSeconds = std::chrono::duration<double>(encoded - started).count();
   if (auto r = nl_->commit(batch); !r) {
     needFull_ = true;
     return r.error();
   }
+  stats.commitSeconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - encoded).count();
   applied_ = desired;
   needFull_ = false;
   return stats;

@@ -23,6 +23,8 @@ namespace kdp::proxy {
 struct SyncStats {
   bool full = false;           // the last sync rewrote whole tables
   std::size_t messages = 0;    // netlink messages in the last transaction (0: nothing to do)
+  double encodeSeconds = 0;    // building the batch
+  double commitSeconds = 0;    // sending it and waiting for the kernel's ACKs
 };
 
 class Syncer {

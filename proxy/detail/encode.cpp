@@ -295,7 +295,7 @@ const std::map<BackendKey, Backend>& backendsOf(const Table& t, std::uint32_t n)
   return it == t.backends.end() ? kEmpty : it->second;
 }
 
-void addBackendsMap(nft::Batch& batch, const Fam& f, std::uint32_t n) {
+void addBackendsMap(nft::Batch& batch, const Fam& f, std::uint32_t n, std::size_t sizeHint) {
   nft::SetSpec s;
   s.name = backendsMapName(n);
   s.keyType = concatType({f.addrType, kTypeProto, kTypeService, kTypeMark});
@@ -303,6 +303,7 @@ void addBackendsMap(nft::Batch& batch, const Fam& f, std::uint32_t n) {
   s.flags = NFT_SET_MAP;
   s.dataType = concatType({f.addrType, kTypeService});
   s.dataLen = f.addrLen + 4;
+  s.sizeHint = static_cast<std::uint32_t>(sizeHint);
   batch.addSet(f.proto, kTableName, s);
 }
 
@@ -366,10 +367,19 @@ void encodeFullTable(nft::Batch& batch, const Table& t) {
     s.dataType = NFT_DATA_VERDICT;
     return s;
   };
-  batch.addSet(f.proto, table, vmap(kServiceIps));
-  batch.addSet(f.proto, table, vmap(kNoEndpointServices));
-  batch.addSet(f.proto, table, set(kMasqueradeServices, svcType, svcLen));
-  batch.addSet(f.proto, table, set(kClusterIps, f.addrType, f.addrLen));
+  {
+    nft::SetSpec s = vmap(kServiceIps);
+    s.sizeHint = static_cast<std::uint32_t>(t.serviceIps.size());
+    batch.addSet(f.proto, table, s);
+  }
+  auto sized = [](nft::SetSpec spec, std::size_t n) {
+    spec.sizeHint = static_cast<std::uint32_t>(n);
+    return spec;
+  };
+  batch.addSet(f.proto, table, sized(vmap(kNoEndpointServices), t.noEndpointServices.size()));
+  batch.addSet(f.proto, table,
+               sized(set(kMasqueradeServices, svcType, svcLen), t.masqueradeServices.size()));
+  batch.addSet(f.proto, table, sized(set(kClusterIps, f.addrType, f.addrLen), t.clusterIps.size()));
   batch.addSet(f.proto, table, set(kFirewallIps, svcType, svcLen));
   {
     nft::SetSpec s = set(kFirewallAllow, concatType({f.addrType, kTypeProto, kTypeService, f.addrType}),
@@ -379,9 +389,11 @@ void encodeFullTable(nft::Batch& batch, const Table& t) {
                             static_cast<std::uint8_t>(f.addrLen)};
     batch.addSet(f.proto, table, s);
   }
-  batch.addSet(f.proto, table, set(kHairpin, concatType({f.addrType, f.addrType}), 2 * f.addrLen));
+  batch.addSet(f.proto, table,
+               sized(set(kHairpin, concatType({f.addrType, f.addrType}), 2 * f.addrLen),
+                     t.hairpin.size()));
   for (std::uint32_t n : t.endpointCounts) {
-    addBackendsMap(batch, f, n);
+    addBackendsMap(batch, f, n, backendsOf(t, n).size());
   }
 
   addChains(batch, f, t.chains);
@@ -433,7 +445,7 @@ bool encodeTableDiff(nft::Batch& batch, const Table& from, const Table& to) {
   // New maps and chains before the elements that jump to them.
   for (std::uint32_t n : to.endpointCounts) {
     if (from.endpointCounts.count(n) == 0) {
-      addBackendsMap(batch, f, n);
+      addBackendsMap(batch, f, n, backendsOf(to, n).size());
     }
   }
   addChains(batch, f, addedChains);
