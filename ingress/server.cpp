@@ -182,6 +182,21 @@ asio::awaitable<std::uint64_t> pump(From& from, To& to, beast::flat_buffer& pend
   co_return total;
 }
 
+// reg-name / IPv4 / [IPv6] with an optional port: no spaces, slashes or other delimiters.
+bool validHostHeader(std::string_view h) {
+  if (h.size() > 255) {
+    return false;
+  }
+  for (char c : h) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '-' || c == '_' || c == ':' || c == '[' || c == ']';
+    if (!ok) {
+      return false;
+    }
+  }
+  return true;
+}
+
 bool isIdempotent(http::verb v) {
   switch (v) {
     case http::verb::get:
@@ -895,6 +910,19 @@ asio::awaitable<void> Server::Impl::serve(Worker& w, Stream& stream, const ConnI
         parser.get().find(http::field::transfer_encoding) != parser.get().end()) {
       co_await respondLocal(stream, http::status::bad_request, 11, false,
                             "400 bad request: Content-Length with Transfer-Encoding\n");
+      w.series.record(nullptr, 400, 0, -1, 0, 0);
+      co_return;
+    }
+    // A Transfer-Encoding whose final coding is not chunked leaves the body's length unknown
+    // (RFC 9112 6.3), and more than one Host is ambiguous (RFC 9112 3.2): both 400, close.
+    const auto& fields = parser.get();
+    const bool badTe = fields.find(http::field::transfer_encoding) != fields.end() &&
+                       !parser.chunked();
+    if (badTe || fields.count(http::field::host) > 1 ||
+        !validHostHeader(fields[http::field::host])) {
+      co_await respondLocal(stream, http::status::bad_request, 11, false,
+                            badTe ? "400 bad request: Transfer-Encoding\n"
+                                  : "400 bad request: Host\n");
       w.series.record(nullptr, 400, 0, -1, 0, 0);
       co_return;
     }

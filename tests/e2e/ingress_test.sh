@@ -287,6 +287,15 @@ PY
 }
 st=$(raw "$hport" 'POST / HTTP/1.1\r\nHost: plain.example.com\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n')
 [[ "$st" == "HTTP/1.1 400"* ]] || kdp_fail "CL+TE: $st"
+for req in 'POST / HTTP/1.1\r\nHost: plain.example.com\r\nTransfer-Encoding: gzip\r\n\r\nxyz' \
+           'POST / HTTP/1.1\r\nHost: plain.example.com\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab' \
+           'POST / HTTP/1.1\r\nHost: plain.example.com\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n' \
+           'GET / HTTP/1.1\r\nHost: plain.example.com\r\nHost: shop.example.com\r\n\r\n' \
+           'GET / HTTP/1.1\r\nHost: plain.example.com/x\r\n\r\n' \
+           'GET / HTTP/1.1\r\n\r\n' 'NOT HTTP\r\n\r\n'; do
+  st=$(raw "$hport" "$req")
+  [[ "$st" == "HTTP/1.1 400"* ]] || kdp_fail "$req: $st"
+done
 big=$(head -c 40000 /dev/zero | tr '\0' a)
 st=$(raw "$hport" "GET / HTTP/1.1\\r\\nHost: plain.example.com\\r\\nX-Big: $big\\r\\n\\r\\n")
 [[ "$st" == "HTTP/1.1 431"* ]] || kdp_fail "big header: $st"
