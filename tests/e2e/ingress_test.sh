@@ -335,6 +335,38 @@ subject "" | grep 'kube-dataplane' >/dev/null || kdp_fail "no SNI: default"
 openssl s_client -connect "127.0.0.1:$sport" -servername shop.example.com -tls1_1 </dev/null \
   >/dev/null 2>&1 && kdp_fail "TLS 1.1 accepted"
 
+# Secrets live: a new one serves its host at once, a changed one replaces it, a broken one
+# (key of another certificate) is refused and the previous certificate stays.
+cat > "$m/newtls.yaml" <<'YAML'
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: newtls, namespace: shop}
+spec:
+  tls: [{hosts: [new.example.com], secretName: new-tls}]
+  rules:
+  - host: new.example.com
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}
+YAML
+cert() {  # cert CN: writes $KDP_TMP/CN.crt and CN.key (ECDSA P-256, self-signed)
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=$1" \
+    -addext "subjectAltName=DNS:new.example.com" -keyout "$KDP_TMP/$1.key" -out "$KDP_TMP/$1.crt" 2>/dev/null
+}
+secret() {  # secret CRT KEY
+  printf 'apiVersion: v1\nkind: Secret\nmetadata: {name: new-tls, namespace: shop}\ntype: kubernetes.io/tls\ndata:\n  tls.crt: %s\n  tls.key: %s\n' \
+    "$(base64 -w0 "$1")" "$(base64 -w0 "$2")" > "$m/newtls-secret.yaml.tmp"
+  mv "$m/newtls-secret.yaml.tmp" "$m/newtls-secret.yaml"
+}
+sni_is() { subject new.example.com | grep "CN *= *$1\$" >/dev/null; }
+kdp_wait_for 5 sni_is 'kube-dataplane ingress default certificate' || kdp_fail "no Secret yet: default"
+cert v1.new.example.com; cert v2.new.example.com
+secret "$KDP_TMP/v1.new.example.com.crt" "$KDP_TMP/v1.new.example.com.key"
+kdp_wait_for 5 sni_is v1.new.example.com || kdp_fail "new Secret not live: $(subject new.example.com)"
+secret "$KDP_TMP/v2.new.example.com.crt" "$KDP_TMP/v2.new.example.com.key"
+kdp_wait_for 5 sni_is v2.new.example.com || kdp_fail "changed Secret not live"
+secret "$KDP_TMP/v1.new.example.com.crt" "$KDP_TMP/v2.new.example.com.key"
+kdp_wait_for 5 grep -q 'certificate refused secret=shop/new-tls' "$KDP_TMP/log" || kdp_fail "broken Secret not refused"
+sni_is v2.new.example.com || kdp_fail "broken Secret: the previous certificate is gone"
+
 # Live reconfiguration: plain.example.com/ moves to the api Service.
 sed -i 's/name: web, port: {number: 80}/name: api, port: {number: 80}/' "$m/plain.yaml"
 is_api() { get "$H/" | grep -x 'name=api' >/dev/null; }
