@@ -295,6 +295,13 @@ const std::map<BackendKey, Backend>& backendsOf(const Table& t, std::uint32_t n)
   return it == t.backends.end() ? kEmpty : it->second;
 }
 
+/// The size a set is declared with. The kernel sizes its hash from it once (a full sync of 220k
+/// elements commits in half the time) but also refuses elements beyond it (ENFILE): leave room
+/// to grow 4x; past that a sync fails and the full sync that follows declares a larger size.
+std::uint32_t capacityFor(std::size_t elements) {
+  return static_cast<std::uint32_t>(std::clamp<std::size_t>(4 * elements, 4096, 1u << 30));
+}
+
 void addBackendsMap(nft::Batch& batch, const Fam& f, std::uint32_t n, std::size_t sizeHint) {
   nft::SetSpec s;
   s.name = backendsMapName(n);
@@ -303,7 +310,7 @@ void addBackendsMap(nft::Batch& batch, const Fam& f, std::uint32_t n, std::size_
   s.flags = NFT_SET_MAP;
   s.dataType = concatType({f.addrType, kTypeService});
   s.dataLen = f.addrLen + 4;
-  s.sizeHint = static_cast<std::uint32_t>(sizeHint);
+  s.sizeHint = capacityFor(sizeHint);
   batch.addSet(f.proto, kTableName, s);
 }
 
@@ -369,11 +376,11 @@ void encodeFullTable(nft::Batch& batch, const Table& t) {
   };
   {
     nft::SetSpec s = vmap(kServiceIps);
-    s.sizeHint = static_cast<std::uint32_t>(t.serviceIps.size());
+    s.sizeHint = capacityFor(t.serviceIps.size());
     batch.addSet(f.proto, table, s);
   }
   auto sized = [](nft::SetSpec spec, std::size_t n) {
-    spec.sizeHint = static_cast<std::uint32_t>(n);
+    spec.sizeHint = capacityFor(n);
     return spec;
   };
   batch.addSet(f.proto, table, sized(vmap(kNoEndpointServices), t.noEndpointServices.size()));

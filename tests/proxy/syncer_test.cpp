@@ -89,6 +89,7 @@ TEST_CASE("syncer: full sync, then only element changes, endpoint counts come an
 
   // No endpoints: rejected.
   r = syncer->sync(web({}));
+  INFO((r.ok() ? std::string() : r.error().message));
   REQUIRE(r.ok());
   CHECK(list().find("10.96.0.20 . tcp . 80 : goto reject-chain") != std::string::npos);
 
