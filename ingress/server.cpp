@@ -40,6 +40,7 @@
 
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "ingress/detail/http_util.h"
 #include "ingress/routes.h"
 #include "tls/context.h"
 #include "tls/sni.h"
@@ -52,6 +53,11 @@ namespace http = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
+
+using detail::connectionHas;
+using detail::isIdempotent;
+using detail::removeHopByHop;
+using detail::validHostHeader;
 
 namespace {
 
@@ -78,75 +84,16 @@ using Request = http::request<http::buffer_body>;
 using Response = http::response<http::buffer_body>;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
-// "Sun, 06 Nov 1994 08:49:37 GMT", remade at most once per second per thread.
+// The Date header's value, remade at most once per second per thread.
 const std::string& httpDate() {
   thread_local std::time_t last = 0;
   thread_local std::string text;
   const std::time_t now = std::time(nullptr);
   if (now != last) {
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    char buf[64];
-    const auto n = std::strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    text.assign(buf, n);
+    text = detail::formatHttpDate(now);
     last = now;
   }
   return text;
-}
-
-// RFC 9110 7.6.1: Connection and the fields it names, and the classic hop-by-hop fields, are
-// not forwarded. Transfer-Encoding is re-framed by the serializer from the message itself.
-template <class Fields>
-void removeHopByHop(Fields& f) {
-  std::vector<std::string> named;
-  for (auto it = f.find(http::field::connection); it != f.end() && it->name() ==
-                                                                    http::field::connection;
-       ++it) {
-    const std::string_view v = it->value();
-    std::size_t pos = 0;
-    while (pos < v.size()) {
-      auto comma = v.find(',', pos);
-      std::string_view tok = v.substr(pos, comma == std::string_view::npos ? v.npos : comma - pos);
-      while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) {
-        tok.remove_prefix(1);
-      }
-      while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) {
-        tok.remove_suffix(1);
-      }
-      if (!tok.empty() && !beast::iequals(tok, "close") && !beast::iequals(tok, "keep-alive")) {
-        named.emplace_back(tok);
-      }
-      if (comma == std::string_view::npos) {
-        break;
-      }
-      pos = comma + 1;
-    }
-  }
-  for (const auto& n : named) {
-    if (!beast::iequals(n, "transfer-encoding") && !beast::iequals(n, "content-length")) {
-      f.erase(n);
-    }
-  }
-  for (auto field : {http::field::connection, http::field::keep_alive,
-                     http::field::proxy_connection, http::field::te, http::field::trailer,
-                     http::field::upgrade, http::field::proxy_authorization,
-                     http::field::proxy_authenticate}) {
-    f.erase(field);
-  }
-}
-
-// Does the Connection header list `token` (RFC 9110 7.6.1)?
-template <class Fields>
-bool connectionHas(const Fields& f, std::string_view token) {
-  for (auto it = f.find(http::field::connection);
-       it != f.end() && it->name() == http::field::connection; ++it) {
-    for (const auto& t : http::token_list{it->value()}) {
-      if (beast::iequals(t, token)) {
-        return true;
-      }
-    }
-  }
-  return false;
 }
 
 // One direction of an Upgrade tunnel: the bytes already buffered, then everything `from` sends,
@@ -180,35 +127,6 @@ asio::awaitable<std::uint64_t> pump(From& from, To& to, beast::flat_buffer& pend
   }
   stop();
   co_return total;
-}
-
-// reg-name / IPv4 / [IPv6] with an optional port: no spaces, slashes or other delimiters.
-bool validHostHeader(std::string_view h) {
-  if (h.size() > 255) {
-    return false;
-  }
-  for (char c : h) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '-' || c == '_' || c == ':' || c == '[' || c == ']';
-    if (!ok) {
-      return false;
-    }
-  }
-  return true;
-}
-
-bool isIdempotent(http::verb v) {
-  switch (v) {
-    case http::verb::get:
-    case http::verb::head:
-    case http::verb::options:
-    case http::verb::trace:
-    case http::verb::put:
-    case http::verb::delete_:
-      return true;
-    default:
-      return false;
-  }
 }
 
 template <class Stream>
