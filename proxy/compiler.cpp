@@ -156,7 +156,15 @@ std::vector<Chain> staticChains(IpFamily family, const NodeInfo& node) {
                     {rule(RuleKind::Jump, "cluster-ips-check")}});
   chains.push_back({"firewall-check", std::nullopt, {rule(RuleKind::FirewallCheck)}});
   chains.push_back({"no-endpoints-check", std::nullopt, {rule(RuleKind::NoEndpointsVmap)}});
-  chains.push_back({"cluster-ips-check", std::nullopt, {rule(RuleKind::ClusterIpsReject)}});
+  Chain clusterIpsCheck{"cluster-ips-check", std::nullopt, {rule(RuleKind::ClusterIpsReject)}};
+  for (const auto& cidr : node.serviceCidrs) {
+    if (cidr.family() == family) {
+      StaticRule r = rule(RuleKind::DropServiceCidr);
+      r.cidr = cidr;
+      clusterIpsCheck.rules.push_back(r);
+    }
+  }
+  chains.push_back(std::move(clusterIpsCheck));
   // NAT hooks.
   chains.push_back({"nat-prerouting", BaseChain{ChainType::Nat, Hook::Prerouting, -100},
                     {rule(RuleKind::Jump, "services")}});
@@ -314,6 +322,7 @@ NodeInfo makeNodeInfo(const k8s::Snapshot& snapshot, const ProxyOptions& options
   node.name = options.nodeName;
   node.nodeIps = options.nodeIPs;
   node.clusterCidrs = options.clusterCIDRs;
+  node.serviceCidrs = options.serviceCIDRs;
   node.masqueradeAll = options.masqueradeAll;
   if (const auto* n = snapshot.of<k8s::Node>().get(options.nodeName)) {
     if (auto it = n->meta.labels.find(k8s::kZoneLabel); it != n->meta.labels.end()) {

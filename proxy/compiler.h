@@ -33,6 +33,7 @@ struct NodeInfo {
   std::vector<IpAddr> nodeIps;        // --node-ip
   std::vector<IpAddr> nodePortIps;    // addresses NodePorts answer on
   std::vector<Cidr> clusterCidrs;     // --cluster-cidr
+  std::vector<Cidr> serviceCidrs;     // --service-cidr: traffic to unallocated ClusterIPs drops
   bool masqueradeAll = false;
 };
 

@@ -143,6 +143,7 @@ std::string renderRule(const StaticRule& rule, IpFamily family) {
              " drop";
     case RuleKind::NoEndpointsVmap: return svc + " vmap @" + kNoEndpointServices;
     case RuleKind::ClusterIpsReject: return dst + " @" + kClusterIps + " reject";
+    case RuleKind::DropServiceCidr: return dst + " " + rule.cidr.str() + " drop";
     case RuleKind::MarkFromOutside:
       return dst + " @" + kClusterIps + " " + src + " != " + rule.cidr.str() + " " + mark;
     case RuleKind::MarkServices: return svc + " @" + kMasqueradeServices + " " + mark;

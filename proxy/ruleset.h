@@ -86,6 +86,7 @@ enum class RuleKind : std::uint8_t {
   FirewallCheck,        // <dst> . proto . port @firewall-ips <dst> . proto . port . <src> != @firewall-allow drop
   NoEndpointsVmap,      // <dst> . proto . port vmap @no-endpoint-services
   ClusterIpsReject,     // <dst> @cluster-ips reject
+  DropServiceCidr,      // <dst> <cidr> drop (an unallocated ClusterIP)
   MarkFromOutside,      // <dst> @cluster-ips <src> != <cidr> meta mark set meta mark | 0x4000
   MarkServices,         // <dst> . proto . port @masquerade-services meta mark set meta mark | 0x4000
   ServiceVmap,          // <dst> . proto . port vmap @service-ips
@@ -99,7 +100,7 @@ enum class RuleKind : std::uint8_t {
 struct StaticRule {
   RuleKind kind = RuleKind::Jump;
   std::string target;  // Jump, Goto
-  Cidr cidr;           // MarkFromOutside
+  Cidr cidr;           // MarkFromOutside, DropServiceCidr
   std::uint32_t n = 0; // DnatRandom, DnatHash
 
   auto operator<=>(const StaticRule&) const = default;

@@ -139,6 +139,26 @@ struct RuleBuilder {
   void lookupSet(std::uint32_t sreg, const char* set, bool invert = false) {
     add(nft::lookup(sreg, set, 0, -1, invert));
   }
+  /// The address at `offset`, masked to the prefix of `cidr`, into NFT_REG_1.
+  void loadMasked(std::uint32_t offset, const Cidr& cidr) {
+    add(nft::payload(NFT_PAYLOAD_NETWORK_HEADER, offset, f.addrLen, NFT_REG_1));
+    add(nft::bitwise(NFT_REG_1, NFT_REG_1, mask(cidr), Bytes(f.addrLen, 0)));
+  }
+  Bytes mask(const Cidr& cidr) const {
+    Bytes m(f.addrLen, 0);
+    for (std::size_t i = 0; i < f.addrLen; ++i) {
+      const int bits = std::max(0, std::min(8, static_cast<int>(cidr.prefixLen()) - static_cast<int>(i) * 8));
+      m[i] = static_cast<std::uint8_t>(0xff00 >> bits);
+    }
+    return m;
+  }
+  Bytes network(const Cidr& cidr) const {
+    Bytes n = mask(cidr);
+    for (std::size_t i = 0; i < f.addrLen; ++i) {
+      n[i] = static_cast<std::uint8_t>(n[i] & cidr.addr().bytes()[i]);
+    }
+    return n;
+  }
   void setMark() {
     add(nft::meta(NFT_META_MARK, NFT_REG_1));
     add(nft::bitwiseU32(NFT_REG_1, NFT_REG_1, ~kMasqueradeMark, kMasqueradeMark));
@@ -171,18 +191,16 @@ std::vector<ExprHandle> encodeRule(const StaticRule& rule, const Fam& f) {
       b.lookupSet(NFT_REG_1, kClusterIps);
       b.add(nft::reject(NFT_REJECT_ICMP_UNREACH, f.family == IpFamily::V4 ? 3 : 4));
       break;
+    case RuleKind::DropServiceCidr:
+      b.loadMasked(f.daddrOff, rule.cidr);
+      b.add(nft::cmp(NFT_REG_1, NFT_CMP_EQ, b.network(rule.cidr)));
+      b.add(nft::verdict(NF_DROP));
+      break;
     case RuleKind::MarkFromOutside: {
       b.add(nft::payload(NFT_PAYLOAD_NETWORK_HEADER, f.daddrOff, f.addrLen, NFT_REG_1));
       b.lookupSet(NFT_REG_1, kClusterIps);
-      b.add(nft::payload(NFT_PAYLOAD_NETWORK_HEADER, f.saddrOff, f.addrLen, NFT_REG_1));
-      Bytes mask(f.addrLen, 0), zero(f.addrLen, 0), net(f.addrLen, 0);
-      for (std::size_t i = 0; i < f.addrLen; ++i) {
-        const int bits = std::max(0, std::min(8, static_cast<int>(rule.cidr.prefixLen()) - static_cast<int>(i) * 8));
-        mask[i] = static_cast<std::uint8_t>(0xff00 >> bits);
-        net[i] = rule.cidr.addr().bytes()[i] & mask[i];
-      }
-      b.add(nft::bitwise(NFT_REG_1, NFT_REG_1, mask, zero));
-      b.add(nft::cmp(NFT_REG_1, NFT_CMP_NEQ, net));
+      b.loadMasked(f.saddrOff, rule.cidr);
+      b.add(nft::cmp(NFT_REG_1, NFT_CMP_NEQ, b.network(rule.cidr)));
       b.setMark();
       break;
     }

@@ -49,7 +49,7 @@ endpoints:
 - {addresses: ["fd00:244::12"], nodeName: node-a}
 YAML
 args=(proxy --manifests "$KDP_TMP/m" --node-name node-a --node-ip 192.0.2.10,2001:db8::10
-      --cluster-cidr 10.244.0.0/16,fd00:244::/48)
+      --cluster-cidr 10.244.0.0/16,fd00:244::/48 --service-cidr 10.96.0.0/16,fd00:96::/112)
 kdp_netns once >/dev/null; once=${KDP_NETNS[-1]}
 kdp_netns text >/dev/null; text=${KDP_NETNS[-1]}
 
@@ -68,6 +68,7 @@ ip netns exec "$text" nft list ruleset | normalize >"$KDP_TMP/text.txt"
 diff -u "$KDP_TMP/text.txt" "$KDP_TMP/once.txt" || kdp_fail "netlink ruleset differs from nft -f of the dry-run text"
 grep -q 'table ip6 kube-dataplane' "$KDP_TMP/once.txt" || kdp_fail "no ip6 table"
 grep -q 'jhash ip6 saddr mod 2' "$KDP_TMP/once.txt" || kdp_fail "no ip6 affinity chain"
+grep -q "ip6 daddr fd00:96::/112 drop" "$KDP_TMP/once.txt" || kdp_fail "no service CIDR drop"
 
 # --cleanup removes both tables and leaves others alone.
 ip netns exec "$once" nft add table ip other

@@ -49,6 +49,9 @@ TEST_CASE("render: rules name their sets and families", "[proxy]") {
   r.cidr = *Cidr::parse("fd00:244::/48");
   CHECK(renderRule(r, IpFamily::V6) ==
         "ip6 daddr @cluster-ips ip6 saddr != fd00:244::/48 meta mark set meta mark | 0x4000");
+  r.kind = RuleKind::DropServiceCidr;
+  r.cidr = *Cidr::parse("10.96.0.0/12");
+  CHECK(renderRule(r, IpFamily::V4) == "ip daddr 10.96.0.0/12 drop");
 }
 
 TEST_CASE("render: nft -c accepts a dual-stack ruleset with every kind of element",
@@ -104,6 +107,7 @@ endpoints:
   node.nodeIps = {*IpAddr::parse("192.0.2.10"), *IpAddr::parse("2001:db8::10")};
   node.nodePortIps = node.nodeIps;
   node.clusterCidrs = {*Cidr::parse("10.244.0.0/16"), *Cidr::parse("fd00:244::/48")};
+  node.serviceCidrs = {*Cidr::parse("10.96.0.0/16"), *Cidr::parse("fd00:96::/112")};
   const auto text = renderNft(compile(*snap, node));
   CHECK(nftCheckInNetns(text) == 0);
 }
