@@ -15,11 +15,15 @@ constexpr unsigned kMaxCnameChain = 8;
 /// additional section can be dropped first when the response is too large.
 class Builder {
  public:
-  Builder(const wire::Query& q, std::span<const std::uint8_t> msg, bool withQuestion) : q_(q) {
+  Builder(const wire::Query& q, bool withQuestion) : q_(q) {
     out_.assign(wire::kHeaderSize, '\0');
     if (withQuestion) {
-      out_.append(reinterpret_cast<const char*>(msg.data()) + wire::kHeaderSize,
-                  q.questionEnd - wire::kHeaderSize);
+      // Written out rather than copied: a compressed question name may point at bytes of the
+      // query that the response does not have. The letter case is the client's.
+      Writer w(out_);
+      w.name(q.question.name);
+      w.u16(q.question.qtype);
+      w.u16(q.question.qclass);
       qd_ = 1;
     }
   }
@@ -203,16 +207,14 @@ std::size_t responseLimit(const wire::Query& query, Transport transport) {
   return query.edns ? query.edns->udpSize : wire::kMinUdpSize;
 }
 
-std::string emptyResponse(const wire::Query& query, std::span<const std::uint8_t> msg,
-                          std::uint16_t rcode, bool authoritative) {
-  Builder b(query, msg, query.questionEnd > wire::kHeaderSize);
+std::string emptyResponse(const wire::Query& query, std::uint16_t rcode, bool authoritative) {
+  Builder b(query, query.questionEnd > wire::kHeaderSize);
   bool truncated = false;
   return b.finish(rcode, authoritative, 65535, truncated);
 }
 
-std::string cnameReply(const wire::Query& query, std::span<const std::uint8_t> msg,
-                       std::string_view target, std::uint32_t ttl) {
-  Builder b(query, msg, true);
+std::string cnameReply(const wire::Query& query, std::string_view target, std::uint32_t ttl) {
+  Builder b(query, true);
   b.answerAtQuestion(cnameSet(target, ttl));
   bool truncated = false;
   return b.finish(wire::kRcodeNoError, true, 65535, truncated);
@@ -233,7 +235,7 @@ Answer answer(std::span<const std::uint8_t> msg, const Zone& zone, Transport tra
     }
     a.query.header = *header;
     a.query.questionEnd = 0;
-    Builder b(a.query, msg, false);
+    Builder b(a.query, false);
     return reply(std::move(a), b, wire::kRcodeFormErr, false, transport);
   }
   a.query = std::move(*parsed);
@@ -242,7 +244,7 @@ Answer answer(std::span<const std::uint8_t> msg, const Zone& zone, Transport tra
     return a;
   }
   a.qtype = q.question.qtype;
-  Builder b(q, msg, true);
+  Builder b(q, true);
   if (q.header.opcode() != 0) {
     return reply(std::move(a), b, wire::kRcodeNotImp, false, transport);
   }

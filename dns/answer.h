@@ -69,13 +69,11 @@ Answer answer(std::span<const std::uint8_t> msg, const Zone& zone, Transport tra
 
 /// A reply to `query` with one CNAME from the question's name to `target` (wire), AA set: the
 /// start of an autopath answer whose target is resolved upstream.
-std::string cnameReply(const wire::Query& query, std::span<const std::uint8_t> msg,
-                       std::string_view target, std::uint32_t ttl);
+std::string cnameReply(const wire::Query& query, std::string_view target, std::uint32_t ttl);
 
-/// A response to `query` (whose bytes are `msg`) with no records and `rcode`, echoing the
-/// question and EDNS: SERVFAIL from the forwarder, for instance.
-std::string emptyResponse(const wire::Query& query, std::span<const std::uint8_t> msg,
-                          std::uint16_t rcode, bool authoritative);
+/// A response to `query` with no records and `rcode`, echoing the question and EDNS: SERVFAIL
+/// from the forwarder, for instance.
+std::string emptyResponse(const wire::Query& query, std::uint16_t rcode, bool authoritative);
 
 /// The largest response the client accepts over `transport`.
 std::size_t responseLimit(const wire::Query& query, Transport transport);

@@ -126,18 +126,20 @@ std::string agedWire(const CachedResponse& entry, Clock::time_point now) {
 }
 
 std::string renderCached(const CachedResponse& entry, const wire::Query& query,
-                         std::span<const std::uint8_t> queryMsg, Clock::time_point now,
-                         Transport transport) {
+                         Clock::time_point now, Transport transport) {
   std::string out = agedWire(entry, now);
   std::uint16_t flags = wire::getU16(mut(out) + 2);
   flags = static_cast<std::uint16_t>(flags & ~(wire::kFlagAA | wire::kFlagRD | wire::kFlagCD));
   flags |= query.header.flags & (wire::kFlagRD | wire::kFlagCD);
   wire::putU16(mut(out), query.header.id);
   wire::putU16(mut(out) + 2, flags);
-  // The question as the client wrote it (same name up to case: same length).
-  const std::size_t qlen = query.question.name.size();
-  if (out.size() >= wire::kHeaderSize + qlen && queryMsg.size() >= wire::kHeaderSize + qlen) {
-    std::memcpy(out.data() + wire::kHeaderSize, queryMsg.data() + wire::kHeaderSize, qlen);
+  // The question's letter case as the client wrote it, when the stored question is the same
+  // name written out at offset 12 (it is for every answer the forwarder accepted).
+  const std::string& name = query.question.name;
+  if (out.size() >= wire::kHeaderSize + name.size() &&
+      wire::lowerName(std::string_view(out).substr(wire::kHeaderSize, name.size())) ==
+          wire::lowerName(name)) {
+    std::memcpy(out.data() + wire::kHeaderSize, name.data(), name.size());
   }
   std::string opt;
   if (query.edns) {
@@ -151,7 +153,7 @@ std::string renderCached(const CachedResponse& entry, const wire::Query& query,
   const std::size_t limit = responseLimit(query, transport);
   if (out.size() + opt.size() > limit) {
     // Header and question only, with TC: the client retries over TCP.
-    out.resize(std::min(out.size(), query.questionEnd));
+    out.resize(std::min(out.size(), wire::kHeaderSize + name.size() + 4));
     wire::putU16(mut(out) + 2, static_cast<std::uint16_t>(flags | wire::kFlagTC));
     wire::putU16(mut(out) + 6, 0);
     wire::putU16(mut(out) + 8, 0);

@@ -48,8 +48,7 @@ std::string agedWire(const CachedResponse& entry, Clock::time_point now);
 /// The client's response from an entry: the client's id, RD/CD and question bytes (letter case),
 /// AA cleared, TTLs counted down, OPT added when the client sent one, TC when over its size.
 std::string renderCached(const CachedResponse& entry, const wire::Query& query,
-                         std::span<const std::uint8_t> queryMsg, Clock::time_point now,
-                         Transport transport);
+                         Clock::time_point now, Transport transport);
 
 /// The cache key of a question: lower-cased name, type, class, and the DO/CD bits.
 std::string cacheKey(std::string_view name, std::uint16_t qtype, std::uint16_t qclass,

@@ -171,7 +171,6 @@ struct Forwarder::Pending {
   Clock::time_point deadline;
   Clock::time_point tryDeadline;
   wire::Query query;              // the client's
-  std::string clientMsg;          // the client's bytes
   std::string chaseBase;          // non-empty: our CNAME reply to extend
   std::vector<wire::WireName> candidates;  // autopath: names to try in order
   std::size_t candidate = 0;
@@ -201,13 +200,12 @@ Forwarder::Forwarder(std::vector<HostPort> upstreams, std::shared_ptr<Cache> cac
 
 Forwarder::~Forwarder() = default;
 
-void Forwarder::resolve(Answer&& a, std::span<const std::uint8_t> msg, Transport transport,
+void Forwarder::resolve(Answer&& a, std::span<const std::uint8_t> /*msg*/, Transport transport,
                         Clock::time_point start, Done done) {
   auto p = std::make_unique<Pending>();
   p->done = std::move(done);
   p->transport = transport;
   p->query = std::move(a.query);
-  p->clientMsg.assign(reinterpret_cast<const char*>(msg.data()), msg.size());
   p->deadline = start + kForwardBudget;
   p->qtype = p->query.question.qtype;
   if (!a.autopath.empty() && a.externalTarget.empty()) {
@@ -229,7 +227,7 @@ void Forwarder::resolve(Answer&& a, std::span<const std::uint8_t> msg, Transport
 
 void Forwarder::setCandidate(Pending& p) {
   p.qname = p.candidates[p.candidate];
-  p.chaseBase = cnameReply(p.query, asBytes(p.clientMsg), p.qname, p.ttl);
+  p.chaseBase = cnameReply(p.query, p.qname, p.ttl);
   p.tries = 0;
   p.upstream = 0;
 }
@@ -285,7 +283,7 @@ std::string Forwarder::reply(const Pending& p, const CachedResponse& entry,
     const std::string aged = agedWire(entry, now);
     return appendChase(p.chaseBase, asBytes(aged), responseLimit(p.query, p.transport), rcode);
   }
-  return renderCached(entry, p.query, asBytes(p.clientMsg), now, p.transport);
+  return renderCached(entry, p.query, now, p.transport);
 }
 
 void Forwarder::finish(Pending& p, std::string r, std::uint16_t rcode) {
@@ -300,7 +298,7 @@ void Forwarder::finish(Pending& p, std::string r, std::uint16_t rcode) {
       rcode = wire::getU16(mut(r) + 2) & 0xF;
     } else {
       rcode = wire::kRcodeServFail;
-      r = emptyResponse(p.query, asBytes(p.clientMsg), rcode, false);
+      r = emptyResponse(p.query, rcode, false);
     }
   }
   p.done(std::move(r), rcode);

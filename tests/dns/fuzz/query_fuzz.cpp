@@ -47,7 +47,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)wire::parseMessage(msg);
   if (auto prepared = prepareResponse(msg, Clock::now())) {
     if (auto q = wire::parseQuery(msg)) {
-      (void)renderCached(*prepared, *q, msg, Clock::now(), Transport::Udp);
+      (void)renderCached(*prepared, *q, Clock::now(), Transport::Udp);
     }
   }
   return 0;
