@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cassert>
 #include <chrono>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -36,6 +37,8 @@ struct Metrics {
   metrics::Histogram& programmingLatency;
   metrics::Gauge& elements;
   metrics::Gauge& lastSync;
+  std::map<std::string, metrics::Gauge*> elementsByKind;  // by set or map kind
+  metrics::Gauge* rules = nullptr;
 
   static Metrics make(metrics::Registry& r) {
     const char* kSync = "kube_dataplane_proxy_sync_duration_seconds";
@@ -53,7 +56,41 @@ struct Metrics {
         r.gauge("kube_dataplane_proxy_elements", "Set and map elements applied."),
         r.gauge("kube_dataplane_proxy_last_sync_timestamp_seconds",
                 "When the last successful sync ended, seconds since the epoch."),
+        {},
+        &r.gauge("kube_dataplane_proxy_rules", "Rules in our tables (all families)."),
     };
+  }
+
+  void setCounts(metrics::Registry& r, const Ruleset& rs) {
+    std::map<std::string, std::size_t> counts{
+        {kServiceIps, 0}, {kNoEndpointServices, 0}, {kMasqueradeServices, 0},
+        {kClusterIps, 0}, {kFirewallIps, 0},        {kFirewallAllow, 0},
+        {kHairpin, 0},    {"backends", 0}};
+    std::size_t ruleCount = 0;
+    for (const auto& t : rs.tables) {
+      counts[kServiceIps] += t.serviceIps.size();
+      counts[kNoEndpointServices] += t.noEndpointServices.size();
+      counts[kMasqueradeServices] += t.masqueradeServices.size();
+      counts[kClusterIps] += t.clusterIps.size();
+      counts[kFirewallIps] += t.firewallIps.size();
+      counts[kFirewallAllow] += t.firewallAllow.size();
+      counts[kHairpin] += t.hairpin.size();
+      for (const auto& [n, els] : t.backends) {
+        counts["backends"] += els.size();
+      }
+      for (const auto& c : t.chains) {
+        ruleCount += c.rules.size();
+      }
+    }
+    for (const auto& [kind, n] : counts) {
+      auto& g = elementsByKind[kind];
+      if (g == nullptr) {
+        g = &r.gauge("kube_dataplane_proxy_elements_by_kind",
+                     "Set and map elements applied, by set kind.", {{"kind", kind}});
+      }
+      g->set(static_cast<double>(n));
+    }
+    rules->set(static_cast<double>(ruleCount));
   }
 };
 
@@ -126,6 +163,7 @@ class ProxyComponent final : public Component {
       dirty = false;
       (result->full ? metrics_->fullSync : metrics_->partialSync).observe(seconds);
       metrics_->elements.set(static_cast<double>(desired.elementCount()));
+      metrics_->setCounts(metrics::defaultRegistry(), desired);
       const double now =
           std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
               .count();

@@ -171,15 +171,23 @@ sed -i '/name: term-1/,$ {
   s/- {addresses: \[10.244.1.12\], nodeName: node1}/- {addresses: [10.244.1.12], nodeName: node1, conditions: {ready: false, serving: true, terminating: true}}/
 }' "$KDP_TMP/m/slices.yaml"
 
+# Metrics on node1's own loopback (a fresh namespace: the port is free).
 proxy_args=(proxy --manifests "$KDP_TMP/m" --node-name node1 --node-ip 192.168.77.1
-            --cluster-cidr 10.244.0.0/16)
+            --cluster-cidr 10.244.0.0/16 --metrics 127.0.0.1:19090)
 start_proxy() {
   kdp_spawn ip netns exec "$node1" "$KDP_BIN" "${proxy_args[@]}" 2>>"$KDP_TMP/proxy.log"
   proxy_pid=$!
 }
 start_proxy
-has_rules() { nsx "$node1" nft list chain ip kube-dataplane services | grep -q vmap; }
+has_rules() { grep -q vmap <<<"$(nsx "$node1" nft list chain ip kube-dataplane services 2>&1)"; }
 kdp_wait_for 10 has_rules || kdp_fail "no rules: $(cat "$KDP_TMP/proxy.log")"
+metrics() { nsx "$node1" curl -s 127.0.0.1:19090/metrics; }
+kdp_wait_for 5 nsx "$node1" curl -sf 127.0.0.1:19090/readyz || kdp_fail "/readyz"
+# (grep reads a variable: `curl | grep -q` under pipefail fails when grep exits first.)
+grep -q '^kube_dataplane_proxy_elements_by_kind{kind="service-ips"} [1-9]' <<<"$(metrics)" ||
+  kdp_fail "elements metric: $(metrics | grep proxy_elements)"
+grep -q '^kube_dataplane_proxy_sync_duration_seconds_count{mode="full"} 1$' <<<"$(metrics)" ||
+  kdp_fail "sync metric: $(metrics | grep proxy_sync)"
 
 # ClusterIP spreads over all three endpoints (named targetPort resolved to 8080).
 out=$(tcp 10.96.0.20 80 60)
@@ -225,7 +233,9 @@ done
 
 # An edit: pod1b leaves web's endpoints; no new connection reaches it.
 web_slice 10.244.1.11@node1 10.244.2.21@node2
-gone() { ! nsx "$node1" nft list map ip kube-dataplane backends-2 | grep -q 10.244.1.12; }
+gone() {
+  local m; m=$(nsx "$node1" nft list map ip kube-dataplane backends-2) && ! grep -q 10.244.1.12 <<<"$m"
+}
 kdp_wait_for 10 gone || kdp_fail "edit not applied"
 out=$(tcp 10.96.0.20 80 40)
 ! grep -q '^pod1b ' <<<"$out" || kdp_fail "removed endpoint still used: $out"
@@ -236,6 +246,7 @@ nsx "$node1" nft flush table ip kube-dataplane
 kdp_wait_for 3 has_rules || kdp_fail "flushed table not restored"
 nsx "$node1" nft delete table ip kube-dataplane
 kdp_wait_for 3 has_rules || kdp_fail "deleted table not restored"
+grep -q '^kube_dataplane_proxy_drift_repairs_total [1-9]' <<<"$(metrics)" || kdp_fail "drift repairs not counted"
 out=$(tcp 10.96.0.20 80 5)
 ! grep -q ERR <<<"$out" || kdp_fail "after restore: $out"
 
