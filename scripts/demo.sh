@@ -88,7 +88,7 @@ ingress_cleanup() {
   for p in "${ipids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${ipids[@]}"; do wait "$p" 2>/dev/null || true; done
 }
-trap 'ingress_cleanup; cleanup' EXIT
+trap "ingress_cleanup; $(trap -p EXIT | sed -E "s/^trap -- '(.*)' EXIT$/\1/")" EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 bport=$(free_port)
 # A backend that says who it is and what it was asked.
