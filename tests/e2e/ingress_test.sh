@@ -296,6 +296,23 @@ for req in 'POST / HTTP/1.1\r\nHost: plain.example.com\r\nTransfer-Encoding: gzi
   st=$(raw "$hport" "$req")
   [[ "$st" == "HTTP/1.1 400"* ]] || kdp_fail "$req: $st"
 done
+st=$(raw "$hport" 'GET / HTTP/1.0\r\nHost: plain.example.com\r\n\r\n')
+[[ "$st" == "HTTP/1.0 200"* ]] || kdp_fail "HTTP/1.0 client: $st"
+# Pipelining: two requests in one write, two responses in order.
+pipelined=$(python3 - "$hport" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(b"GET /one HTTP/1.1\r\nHost: plain.example.com\r\n\r\n"
+          b"GET /two HTTP/1.1\r\nHost: plain.example.com\r\nConnection: close\r\n\r\n")
+data = b""
+while True:
+    chunk = s.recv(65536)
+    if not chunk: break
+    data += chunk
+print(" ".join(l for l in data.decode().splitlines() if l.startswith("line=")))
+PY
+)
+[ "$pipelined" = "line=GET /one line=GET /two" ] || kdp_fail "pipelining: $pipelined"
 big=$(head -c 40000 /dev/zero | tr '\0' a)
 st=$(raw "$hport" "GET / HTTP/1.1\\r\\nHost: plain.example.com\\r\\nX-Big: $big\\r\\n\\r\\n")
 [[ "$st" == "HTTP/1.1 431"* ]] || kdp_fail "big header: $st"
