@@ -124,6 +124,13 @@ std::shared_ptr<const Backend> makeBackend(const k8s::Snapshot& snap, const k8s:
   out->connectTimeout =
       secondsAnnotation(ing, {kConnectTimeoutAnnotation, kNginxConnectTimeoutAnnotation});
   out->readTimeout = secondsAnnotation(ing, {kReadTimeoutAnnotation, kNginxReadTimeoutAnnotation});
+  for (auto key : {kLoadBalanceAnnotation, kNginxLoadBalanceAnnotation}) {
+    if (auto it = ing.meta.annotations.find(key); it != ing.meta.annotations.end()) {
+      out->balance = lower(it->second) == "least_request" ? Balance::LeastRequest
+                                                          : Balance::RoundRobin;
+      break;
+    }
+  }
   if (b.isResource) {
     // Resource backends are not ours to serve: a backend without endpoints (503).
     out->service = b.resourceKind + "/" + b.resourceName;
@@ -177,6 +184,52 @@ const VirtualHost* findHost(const RouteTable& t, std::string_view host) {
 }
 
 }  // namespace
+
+std::atomic<std::uint32_t>* Backend::counters() const {
+  std::call_once(inflightOnce_, [this] {
+    inflight_ = std::make_unique<std::atomic<std::uint32_t>[]>(endpoints.size());
+  });
+  return inflight_.get();
+}
+
+std::size_t Backend::pick() const {
+  const std::size_t n = endpoints.size();
+  const std::uint64_t rr = nextIndex();
+  if (balance == Balance::RoundRobin || n <= 1) {
+    return static_cast<std::size_t>(rr % n);
+  }
+  // Fewest in flight; the scan starts at the round-robin position so that ties rotate.
+  const auto* c = counters();
+  std::size_t best = static_cast<std::size_t>(rr % n);
+  std::uint32_t bestLoad = c[best].load(std::memory_order_relaxed);
+  for (std::size_t k = 1; k < n && bestLoad != 0; ++k) {
+    const std::size_t i = static_cast<std::size_t>((rr + k) % n);
+    const std::uint32_t load = c[i].load(std::memory_order_relaxed);
+    if (load < bestLoad) {
+      best = i;
+      bestLoad = load;
+    }
+  }
+  return best;
+}
+
+void Backend::started(std::size_t i) const {
+  if (balance == Balance::LeastRequest && i < endpoints.size()) {
+    counters()[i].fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void Backend::finished(std::size_t i) const {
+  if (balance == Balance::LeastRequest && i < endpoints.size()) {
+    counters()[i].fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+std::uint32_t Backend::inFlight(std::size_t i) const {
+  return balance == Balance::LeastRequest && i < endpoints.size()
+             ? counters()[i].load(std::memory_order_relaxed)
+             : 0;
+}
 
 bool pathMatches(k8s::PathType type, std::string_view rulePath, std::string_view requestPath) {
   if (type == k8s::PathType::Exact) {

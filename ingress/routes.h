@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -52,6 +53,15 @@ inline constexpr std::string_view kNginxConnectTimeoutAnnotation =
 inline constexpr std::string_view kNginxReadTimeoutAnnotation =
     "nginx.ingress.kubernetes.io/proxy-read-timeout";
 
+/// How a request picks among a backend's endpoints: a global round robin (every endpoint gets
+/// its turn, across all workers), or the endpoint with the fewest requests in flight (ties in
+/// round-robin order). Per Ingress: annotation kube-dataplane.io/load-balance (or ingress-nginx's
+/// nginx.ingress.kubernetes.io/load-balance) "round_robin" | "least_request".
+enum class Balance : std::uint8_t { RoundRobin, LeastRequest };
+inline constexpr std::string_view kLoadBalanceAnnotation = "kube-dataplane.io/load-balance";
+inline constexpr std::string_view kNginxLoadBalanceAnnotation =
+    "nginx.ingress.kubernetes.io/load-balance";
+
 /// One Service port an Ingress path names, resolved to endpoint addresses.
 struct Backend {
   std::string namespace_;
@@ -61,12 +71,25 @@ struct Backend {
   std::vector<HostPort> endpoints;  // deduplicated, sorted; empty: 503
   std::chrono::seconds connectTimeout{0};  // 0: the server's default
   std::chrono::seconds readTimeout{0};     // upstream response header; 0: the server's default
+  Balance balance = Balance::RoundRobin;
 
   /// Round-robin position shared by every worker thread. Any thread.
   std::uint64_t nextIndex() const { return next_.fetch_add(1, std::memory_order_relaxed); }
 
+  /// The endpoint index for a new request (endpoints must not be empty). Any thread.
+  std::size_t pick() const;
+  /// Requests in flight to endpoint i (least_request): the proxy calls started() when it sends
+  /// a request there and finished() when the response is done or failed. Any thread.
+  void started(std::size_t i) const;
+  void finished(std::size_t i) const;
+  std::uint32_t inFlight(std::size_t i) const;
+
  private:
   mutable std::atomic<std::uint64_t> next_{0};
+  // One counter per endpoint, made on first use (the table is immutable otherwise).
+  mutable std::once_flag inflightOnce_;
+  mutable std::unique_ptr<std::atomic<std::uint32_t>[]> inflight_;
+  std::atomic<std::uint32_t>* counters() const;
 };
 
 struct Route {

@@ -574,13 +574,23 @@ asio::awaitable<bool> Server::Impl::handle(Worker& w, Stream& client, beast::fla
   const bool idempotent = isIdempotent(req.method());
   const bool hasBody = !parser.is_done();
 
+  // Counts the request against its endpoint (least_request) until the response is done.
+  struct InFlight {
+    InFlight(const Backend& b, std::size_t i) : backend(b), index(i) {}
+    ~InFlight() { backend.finished(index); }
+    InFlight(const InFlight&) = delete;
+    InFlight& operator=(const InFlight&) = delete;
+    const Backend& backend;
+    std::size_t index;
+  };
+  std::optional<InFlight> inflight;
   UpstreamPtr up;
   std::optional<ResponseParser> rp;
   http::status failure = http::status::bad_gateway;
   bool bodySent = false;
   const HostPort* chosen = nullptr;
   const std::size_t n = be.endpoints.size();
-  const std::uint64_t first = be.nextIndex();
+  const std::size_t first = be.pick();
   const Clock::duration connectTimeout =
       be.connectTimeout.count() != 0 ? Clock::duration(be.connectTimeout) : kConnectTimeout;
   const Clock::duration readTimeout =
@@ -589,8 +599,11 @@ asio::awaitable<bool> Server::Impl::handle(Worker& w, Stream& client, beast::fla
     if (attempt > 0) {
       metrics.retries.inc();
     }
-    chosen = &be.endpoints[(first + attempt) % n];
+    const std::size_t index = (first + attempt) % n;
+    chosen = &be.endpoints[index];
     line.upstream = chosen->str();
+    be.started(index);
+    inflight.emplace(be, index);
     bool reused = false;
     beast::error_code ec;
     up = co_await checkout(w, *chosen, reused, ec, connectTimeout);

@@ -376,3 +376,47 @@ TEST_CASE("routes: per-Ingress upstream timeouts from annotations", "[ingress][r
   CHECK(t->match("b.com", "/").backend->connectTimeout == std::chrono::seconds(0));
   CHECK(t->match("c.com", "/").backend->readTimeout == std::chrono::seconds(0));
 }
+
+TEST_CASE("routes: round robin and least request", "[ingress][routes]") {
+  std::string slice;
+  for (int i = 1; i <= 3; ++i) {
+    slice += "- addresses: [10.0.0." + std::to_string(i) + "]\n";
+  }
+  const std::string objs =
+      "apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: default}\n"
+      "spec: {ports: [{name: http, port: 80}]}\n---\napiVersion: discovery.k8s.io/v1\n"
+      "kind: EndpointSlice\nmetadata: {name: s-1, namespace: default, labels: "
+      "{kubernetes.io/service-name: s}}\naddressType: IPv4\nports: [{name: http, port: 80}]\n"
+      "endpoints:\n" + slice;
+  SECTION("round robin gives every endpoint its turn") {
+    auto t = compile(objs + ingressYaml("a", "a.com", path("/", "Prefix", "s")));
+    const Backend& b = *t->match("a.com", "/").backend;
+    CHECK(b.balance == Balance::RoundRobin);
+    std::vector<std::size_t> picks;
+    for (int i = 0; i < 6; ++i) {
+      picks.push_back(b.pick());
+    }
+    CHECK(picks == std::vector<std::size_t>{0, 1, 2, 0, 1, 2});
+  }
+  SECTION("least request avoids busy endpoints") {
+    auto t = compile(objs + ingressYaml("a", "a.com", path("/", "Prefix", "s"),
+                                        "  ingressClassName: kube-dataplane\n",
+                                        "  annotations: {nginx.ingress.kubernetes.io/load-balance: "
+                                        "least_request}\n"));
+    const Backend& b = *t->match("a.com", "/").backend;
+    REQUIRE(b.balance == Balance::LeastRequest);
+    b.started(0);
+    b.started(0);
+    b.started(1);
+    for (int i = 0; i < 5; ++i) {
+      CHECK(b.pick() == 2);
+    }
+    b.started(2);
+    b.started(2);
+    CHECK(b.pick() == 1);
+    b.finished(0);
+    b.finished(0);
+    CHECK(b.pick() == 0);
+    CHECK(b.inFlight(2) == 2);
+  }
+}
