@@ -222,6 +222,8 @@ class TableBuilder {
       auto all = candidates(snap, svc, sp, family, node_);
       const PortEndpoints eps = categorize(all, node_);
       const std::uint8_t proto = protoNumber(sp.protocol);
+      owner_ = svc.meta.namespace_ + "/" + svc.meta.name + ":" +
+               (sp.name.empty() ? std::to_string(sp.port) : sp.name);
       const auto port = static_cast<std::uint16_t>(sp.port);
 
       addDestination({*clusterIp, proto, port}, internalLocal ? eps.local : eps.cluster,
@@ -282,6 +284,7 @@ class TableBuilder {
  private:
   void addDestination(const ServiceKey& key, const std::vector<Backend>& eps, bool dropWhenEmpty,
                       bool affinity, bool masquerade) {
+    t_.owners.emplace(key, owner_);
     if (eps.empty()) {
       t_.noEndpointServices[key] =
           dropWhenEmpty ? Verdict::drop() : Verdict::gotoChain(kRejectChain);
@@ -312,6 +315,7 @@ class TableBuilder {
   Table& t_;
   const NodeInfo& node_;
   std::set<std::uint32_t> affinityCounts_;
+  std::string owner_;  // of the Service port being added
 };
 
 }  // namespace

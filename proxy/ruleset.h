@@ -155,6 +155,9 @@ struct Table {
   std::set<IpAddr> hairpin;
   /// backends-N elements, by N.
   std::map<std::uint32_t, std::map<BackendKey, Backend>> backends;
+  /// Which Service port answers on a destination ("ns/name:port-name"), for explain(); not sent
+  /// to the kernel.
+  std::map<ServiceKey, std::string> owners;
 
   /// True when the static parts (chains, rules, set declarations) are equal.
   bool sameStaticPart(const Table& other) const {
