@@ -506,3 +506,39 @@ backends-1: 2001:db8::10 . tcp . 30070 . 0 : fd00:244::11 . 80
 backends-1: fd00:96::70 . tcp . 80 . 0 : fd00:244::11 . 80
 )");
 }
+
+TEST_CASE("compile: what is not programmed", "[proxy]") {
+  // An IPv6-only Service on an IPv4 node, a headless Service, an ExternalName, a slice port of
+  // another protocol, and a Service port without a matching slice port.
+  CHECK(compileSets(R"(
+apiVersion: v1
+kind: Service
+metadata: {name: v6, namespace: default}
+spec: {clusterIP: "fd00:96::1", ipFamilies: [IPv6], ports: [{port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: headless, namespace: default}
+spec: {clusterIP: None, ports: [{port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ext, namespace: default}
+spec: {type: ExternalName, externalName: example.com}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: proto, namespace: default}
+spec: {clusterIP: 10.96.0.80, ports: [{port: 53, protocol: UDP}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: proto-1, namespace: default, labels: {kubernetes.io/service-name: proto}}
+addressType: IPv4
+ports: [{name: "", protocol: TCP, port: 53}]
+endpoints:
+- {addresses: [10.244.1.11]}
+)") == R"(no-endpoint-services: 10.96.0.80 . udp . 53 : goto reject-chain
+cluster-ips: 10.96.0.80
+)");
+}
