@@ -13,7 +13,11 @@ kdp_cleanup() {
   local pid ns
   for pid in "${KDP_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${KDP_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  for ns in "${KDP_NETNS[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+  # Every namespace this test made, also those made inside $(...) (a subshell cannot add to
+  # KDP_NETNS, but $$ is the test's own PID there too).
+  for ns in "${KDP_NETNS[@]}" $(ip netns list 2>/dev/null | awk -v tag="-$$-" 'index($1, "kdp-") == 1 && index($1, tag) {print $1}'); do
+    ip netns del "$ns" 2>/dev/null || true
+  done
   rm -rf "$KDP_TMP"
 }
 trap kdp_cleanup EXIT
@@ -38,7 +42,8 @@ kdp_wait_for() {
   done
 }
 
-# A network namespace with a unique name, deleted on exit: ns=$(kdp_netns NAME)
+# A network namespace with a unique name, deleted on exit: ns=$(kdp_netns NAME); also in
+# $KDP_NETNS[-1] when called directly.
 kdp_netns() {
   local name="kdp-$1-$$-$RANDOM"
   ip netns add "$name"
