@@ -14,8 +14,8 @@ step "what examples/ holds:  kube-dataplane run --manifests examples --dry-run"
 
 work=$(mktemp -d)
 pid=""
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+cleanup() {  # runs under set -e: nothing in it may fail
+  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -65,7 +65,7 @@ dnsmetrics=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 
 "$bin" dns --manifests "$work/manifests" --listen "127.0.0.1:$dnsport" --metrics "127.0.0.1:$dnsmetrics" \
   --threads 1 --log-level warn &
 dnspid=$!
-trap 'kill "$dnspid" 2>/dev/null; wait "$dnspid" 2>/dev/null; cleanup' EXIT
+trap 'kill "$dnspid" 2>/dev/null || true; wait "$dnspid" 2>/dev/null || true; cleanup' EXIT
 for _ in $(seq 100); do
   curl -sf "http://127.0.0.1:$dnsmetrics/readyz" >/dev/null 2>&1 && break
   kill -0 "$dnspid" 2>/dev/null || { echo "kube-dataplane dns exited" >&2; exit 1; }
