@@ -1,6 +1,9 @@
 #include "common/host_port.h"
 
+#include <netinet/in.h>
+
 #include <charconv>
+#include <cstring>
 
 namespace kdp {
 
@@ -66,6 +69,24 @@ std::optional<HostPort> parseHostPort(std::string_view text,
     return std::nullopt;
   }
   return HostPort{*ip, *port};
+}
+
+socklen_t toSockaddr(const HostPort& hp, sockaddr_storage& ss) {
+  std::memset(&ss, 0, sizeof ss);
+  if (hp.ip.isV4()) {
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(hp.port);
+    std::memcpy(&sin.sin_addr, hp.ip.bytes().data(), 4);
+    std::memcpy(&ss, &sin, sizeof sin);
+    return sizeof sin;
+  }
+  sockaddr_in6 sin6{};
+  sin6.sin6_family = AF_INET6;
+  sin6.sin6_port = htons(hp.port);
+  std::memcpy(&sin6.sin6_addr, hp.ip.bytes().data(), 16);
+  std::memcpy(&ss, &sin6, sizeof sin6);
+  return sizeof sin6;
 }
 
 }  // namespace kdp

@@ -48,22 +48,6 @@ std::uint64_t tag(Tag t, int fd) {
   return (std::uint64_t{static_cast<std::uint32_t>(t)} << 32) | static_cast<std::uint32_t>(fd);
 }
 
-socklen_t toSockaddr(const HostPort& hp, sockaddr_storage& ss) {
-  std::memset(&ss, 0, sizeof ss);
-  if (hp.ip.isV4()) {
-    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons(hp.port);
-    std::memcpy(&sin->sin_addr, hp.ip.bytes().data(), 4);
-    return sizeof(sockaddr_in);
-  }
-  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
-  sin6->sin6_family = AF_INET6;
-  sin6->sin6_port = htons(hp.port);
-  std::memcpy(&sin6->sin6_addr, hp.ip.bytes().data(), 16);
-  return sizeof(sockaddr_in6);
-}
-
 std::optional<IpAddr> ipOf(const sockaddr_storage& ss) {
   if (ss.ss_family == AF_INET) {
     sockaddr_in sin;

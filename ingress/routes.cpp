@@ -4,21 +4,12 @@
 #include <set>
 #include <tuple>
 
+#include "common/ascii.h"
 #include "k8s/store.h"
 
 namespace kdp::ingress {
 
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
-  }
-  return out;
-}
 
 // "/foo/" → "/foo"; "/" → "" (matches everything).
 std::string_view trimSlashes(std::string_view p) {
@@ -31,7 +22,7 @@ std::string_view trimSlashes(std::string_view p) {
 bool sslRedirectEnabled(const k8s::Ingress& ing) {
   for (auto key : {kSslRedirectAnnotation, kNginxSslRedirectAnnotation}) {
     auto it = ing.meta.annotations.find(key);
-    if (it != ing.meta.annotations.end() && lower(it->second) == "false") {
+    if (it != ing.meta.annotations.end() && asciiLower(it->second) == "false") {
       return false;
     }
   }
@@ -126,7 +117,7 @@ std::shared_ptr<const Backend> makeBackend(const k8s::Snapshot& snap, const k8s:
   out->readTimeout = secondsAnnotation(ing, {kReadTimeoutAnnotation, kNginxReadTimeoutAnnotation});
   for (auto key : {kLoadBalanceAnnotation, kNginxLoadBalanceAnnotation}) {
     if (auto it = ing.meta.annotations.find(key); it != ing.meta.annotations.end()) {
-      out->balance = lower(it->second) == "least_request" ? Balance::LeastRequest
+      out->balance = asciiLower(it->second) == "least_request" ? Balance::LeastRequest
                                                           : Balance::RoundRobin;
       break;
     }
@@ -260,7 +251,7 @@ bool hostMatches(std::string_view ruleHost, std::string_view requestHost) {
 std::string normalizeHost(std::string_view h) {
   if (!h.empty() && h.front() == '[') {
     const auto close = h.find(']');
-    return lower(close == std::string_view::npos ? h : h.substr(0, close + 1));
+    return asciiLower(close == std::string_view::npos ? h : h.substr(0, close + 1));
   }
   if (const auto colon = h.rfind(':'); colon != std::string_view::npos) {
     h = h.substr(0, colon);
@@ -268,7 +259,7 @@ std::string normalizeHost(std::string_view h) {
   while (!h.empty() && h.back() == '.') {
     h.remove_suffix(1);  // "foo.com." is "foo.com"
   }
-  return lower(h);
+  return asciiLower(h);
 }
 
 Match RouteTable::match(std::string_view host, std::string_view path) const {
@@ -325,7 +316,7 @@ std::shared_ptr<const RouteTable> compileRoutes(const k8s::Snapshot& snap,
     std::vector<std::string> tlsHosts;
     for (const auto& t : ing->tls) {
       for (const auto& h : t.hosts) {
-        const std::string host = lower(h);
+        const std::string host = asciiLower(h);
         tlsHosts.push_back(host);
         if (t.secretName.empty() || !tlsHostsSeen.insert(host).second) {
           continue;  // the oldest Ingress's Secret wins for a host
@@ -341,7 +332,7 @@ std::shared_ptr<const RouteTable> compileRoutes(const k8s::Snapshot& snap,
       table->defaultBackend = makeBackend(snap, *ing, *ing->defaultBackend);
     }
     for (const auto& rule : ing->rules) {
-      const std::string host = lower(rule.host);
+      const std::string host = asciiLower(rule.host);
       VirtualHost* vh = nullptr;
       if (host.empty()) {
         if (!table->anyHost) {

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "common/ascii.h"
 #include "common/c_handle.h"
 #include "k8s/objects.h"
 
@@ -51,15 +52,6 @@ Bio memBio(std::string_view text) {
   return Bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
 }
 
-std::string lower(std::string s) {
-  for (char& c : s) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
-  }
-  return s;
-}
-
 std::vector<std::string> namesOf(X509* x) {
   std::vector<std::string> out;
   GeneralNames sans(static_cast<GENERAL_NAMES*>(
@@ -69,7 +61,7 @@ std::vector<std::string> namesOf(X509* x) {
       const GENERAL_NAME* n = sk_GENERAL_NAME_value(sans.get(), i);
       if (n->type == GEN_DNS) {
         const ASN1_IA5STRING* s = n->d.dNSName;
-        out.push_back(lower(std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+        out.push_back(asciiLower(std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
                                         static_cast<std::size_t>(ASN1_STRING_length(s)))));
       }
     }
@@ -79,7 +71,7 @@ std::vector<std::string> namesOf(X509* x) {
     const int n = X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn,
                                             sizeof(cn));
     if (n > 0) {
-      out.push_back(lower(std::string(cn, static_cast<std::size_t>(n))));
+      out.push_back(asciiLower(std::string(cn, static_cast<std::size_t>(n))));
     }
   }
   return out;

@@ -1,5 +1,6 @@
 #include "tls/sni.h"
 
+#include "common/ascii.h"
 #include "common/logging.h"
 #include "k8s/objects.h"
 
@@ -7,21 +8,11 @@ namespace kdp::tls {
 
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 const Certificate* CertTable::select(std::string_view sni) const {
   if (!sni.empty()) {
-    std::string host = lower(sni);
+    std::string host = asciiLower(sni);
     while (!host.empty() && host.back() == '.') {
       host.pop_back();
     }
@@ -38,7 +29,7 @@ const Certificate* CertTable::select(std::string_view sni) const {
 }
 
 void CertTable::add(const std::string& host, CertificatePtr cert) {
-  const std::string h = lower(host);
+  const std::string h = asciiLower(host);
   if (h.starts_with("*.")) {
     wildcard_.emplace(h.substr(2), std::move(cert));
   } else {

@@ -21,22 +21,6 @@ std::span<const std::uint8_t> asBytes(std::string_view s) {
   return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
 }
 
-socklen_t sockaddrOf(const HostPort& hp, sockaddr_storage& ss) {
-  std::memset(&ss, 0, sizeof ss);
-  if (hp.ip.isV4()) {
-    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons(hp.port);
-    std::memcpy(&sin->sin_addr, hp.ip.bytes().data(), 4);
-    return sizeof(sockaddr_in);
-  }
-  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
-  sin6->sin6_family = AF_INET6;
-  sin6->sin6_port = htons(hp.port);
-  std::memcpy(&sin6->sin6_addr, hp.ip.bytes().data(), 16);
-  return sizeof(sockaddr_in6);
-}
-
 /// Copies one record of `msg` with its owner and the names inside well-known rdata written out
 /// (compression pointers point into `msg`, not into the message it goes to). Empty: skip it.
 std::string decompressRecord(std::span<const std::uint8_t> msg, const wire::Record& r) {
@@ -337,7 +321,7 @@ void Forwarder::sendTry(Pending& p, Clock::time_point now, bool tcp) {
   w.u16(0);
 
   sockaddr_storage ss;
-  const socklen_t len = sockaddrOf(up, ss);
+  const socklen_t len = toSockaddr(up, ss);
   Fd s(::socket(ss.ss_family, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!s) {
     metrics_.upstreamErrors->inc();
