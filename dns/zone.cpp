@@ -4,6 +4,7 @@
 #include <functional>
 #include <map>
 
+#include "common/ascii.h"
 #include "dns/detail/wire.h"
 #include "k8s/store.h"
 
@@ -12,16 +13,6 @@ namespace kdp::dns {
 namespace {
 
 using wire::nameFromText;
-
-std::string lowerAscii(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
-  }
-  return out;
-}
 
 std::string_view protoLabel(k8s::Protocol p) {
   switch (p) {
@@ -257,7 +248,7 @@ class ZoneBuilder {
   void compileService(const k8s::Snapshot& snap, const k8s::Service& svc) {
     const std::string base = svc.meta.name + "." + svc.meta.namespace_ + ".svc." +
                              zone_->options_.clusterDomain;
-    auto baseWire = nameFromText(lowerAscii(base));
+    auto baseWire = nameFromText(asciiLower(base));
     if (!baseWire) {
       return;
     }
@@ -284,7 +275,7 @@ class ZoneBuilder {
         if (port.name.empty()) {
           continue;
         }
-        auto srvName = nameFromText(lowerAscii("_" + port.name + "." +
+        auto srvName = nameFromText(asciiLower("_" + port.name + "." +
                                                std::string(protoLabel(port.protocol)) + "." +
                                                base));
         if (srvName) {
@@ -312,8 +303,8 @@ class ZoneBuilder {
           continue;
         }
         for (const auto& ip : ep.addresses) {
-          const std::string label = ep.hostname.empty() ? dashedIp(ip) : lowerAscii(ep.hostname);
-          auto hostWire = nameFromText(label + "." + lowerAscii(base));
+          const std::string label = ep.hostname.empty() ? dashedIp(ip) : asciiLower(ep.hostname);
+          auto hostWire = nameFromText(label + "." + asciiLower(base));
           if (!hostWire || label.find('.') != std::string::npos) {
             continue;
           }
@@ -326,7 +317,7 @@ class ZoneBuilder {
             if (port.name.empty() || !port.port) {
               continue;
             }
-            auto srvName = nameFromText(lowerAscii("_" + port.name + "." +
+            auto srvName = nameFromText(asciiLower("_" + port.name + "." +
                                                    std::string(protoLabel(port.protocol)) + "." +
                                                    base));
             if (!srvName) {

@@ -74,14 +74,8 @@ std::vector<HostPort> resolveEndpoints(const k8s::Snapshot& snap, const std::str
     if (slice.addressType == k8s::AddressType::FQDN) {
       return;
     }
-    std::optional<std::int32_t> number;
-    for (const auto& sp : slice.ports) {
-      if (sp.name == port->name && sp.protocol == k8s::Protocol::TCP) {
-        number = sp.port;
-        break;
-      }
-    }
-    if (!number || *number <= 0 || *number > 65535) {
+    const auto number = k8s::targetPortIn(slice, port->name, k8s::Protocol::TCP);
+    if (!number) {
       return;
     }
     for (const auto& ep : slice.endpoints) {
@@ -91,7 +85,7 @@ std::vector<HostPort> resolveEndpoints(const k8s::Snapshot& snap, const std::str
         continue;
       }
       for (const auto& addr : ep.addresses) {
-        HostPort hp{addr, static_cast<std::uint16_t>(*number)};
+        HostPort hp{addr, *number};
         if (!seen.emplace(addr.family(), addr.str(), hp.port).second) {
           continue;
         }

@@ -32,6 +32,19 @@ std::string_view protocolName(Protocol p) {
   return "TCP";
 }
 
+std::optional<std::uint16_t> targetPortIn(const EndpointSlice& slice, std::string_view portName,
+                                          Protocol protocol) {
+  for (const auto& p : slice.ports) {
+    if (p.name == portName && p.protocol == protocol) {
+      if (p.port && *p.port > 0 && *p.port <= 65535) {
+        return static_cast<std::uint16_t>(*p.port);
+      }
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
 Kind kindOf(const Object& object) {
   return static_cast<Kind>(object.index());
 }

@@ -148,6 +148,13 @@ struct EndpointPort {
 
 inline constexpr std::string_view kServiceNameLabel = "kubernetes.io/service-name";
 
+struct EndpointSlice;
+/// The port number, in `slice`, that Service port `portName`/`protocol` resolves to: the
+/// EndpointSlice controller names each slice port after the Service port it carries. Null when
+/// the slice does not carry it (or carries no usable number).
+std::optional<std::uint16_t> targetPortIn(const EndpointSlice& slice, std::string_view portName,
+                                          Protocol protocol);
+
 struct EndpointSlice {
   ObjectMeta meta;
   AddressType addressType = AddressType::IPv4;

@@ -103,15 +103,8 @@ std::vector<Candidate> candidates(const k8s::Snapshot& snap, const Service& svc,
     if (slice.addressType != addressTypeOf(family)) {
       return;
     }
-    // The slice's port named like the Service port carries the resolved targetPort.
-    const k8s::EndpointPort* port = nullptr;
-    for (const auto& p : slice.ports) {
-      if (p.name == sp.name && p.protocol == sp.protocol && p.port) {
-        port = &p;
-        break;
-      }
-    }
-    if (port == nullptr || *port->port <= 0 || *port->port > 65535) {
+    const auto port = k8s::targetPortIn(slice, sp.name, sp.protocol);
+    if (!port) {
       return;
     }
     for (const auto& ep : slice.endpoints) {
@@ -119,7 +112,7 @@ std::vector<Candidate> candidates(const k8s::Snapshot& snap, const Service& svc,
         continue;
       }
       Candidate c;
-      c.backend = {ep.addresses.front(), static_cast<std::uint16_t>(*port->port)};
+      c.backend = {ep.addresses.front(), *port};
       c.ready = ep.conditions.ready;
       c.servingTerminating = ep.conditions.serving && ep.conditions.terminating;
       c.local = !node.name.empty() && ep.nodeName == node.name;
