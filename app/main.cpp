@@ -94,11 +94,15 @@ int waitForStopSignal(const sigset_t& set) {
   return sigwait(&set, &sig) == 0 ? sig : SIGTERM;
 }
 
-int runMain(const Options& options) {
+/// One-shot modes end by themselves: a stop signal keeps its default action (terminate) there.
+void unblockStopSignals(const sigset_t& set) { pthread_sigmask(SIG_UNBLOCK, &set, nullptr); }
+
+int runMain(const Options& options, const sigset_t& stopSignals) {
   auto log = kdp::logger("app");
 
   // --- proxy one-shot modes (--dry-run, --once, --cleanup): proxy/one_shot.h ---
   if (options.command == Command::Proxy && options.proxy.mode != kdp::proxy::ProxyMode::Sync) {
+    unblockStopSignals(stopSignals);
     return kdp::proxy::runOneShot(options.proxy, options.source.manifestsDir);
   }
   // --- end proxy one-shot modes ---
@@ -120,6 +124,7 @@ int runMain(const Options& options) {
   auto source = k8s::makeManifestsSource(options.source.manifestsDir);
 
   if (options.dryRun) {
+    unblockStopSignals(stopSignals);
     try {
       source->start(store);
     } catch (const std::runtime_error& e) {
@@ -135,9 +140,6 @@ int runMain(const Options& options) {
     std::fflush(stdout);
     return 0;
   }
-
-  // Before any thread starts, so that every thread inherits the mask.
-  const sigset_t stopSignals = blockStopSignals();
 
   auto& registry = metrics::defaultRegistry();
   metrics::registerProcessMetrics(registry);
@@ -203,6 +205,9 @@ int runMain(const Options& options) {
 
 int main(int argc, char** argv) {
   try {
+    // First of all, so that a stop signal arriving during startup is taken by
+    // waitForStopSignal() (a clean stop) instead of killing the process; every thread inherits it.
+    const sigset_t stopSignals = blockStopSignals();
     auto parsed = kdp::app::parseCommandLine(argc, argv);
     if (auto* exit = std::get_if<kdp::app::CliExit>(&parsed)) {
       std::fputs(exit->out.c_str(), stdout);
@@ -213,7 +218,7 @@ int main(int argc, char** argv) {
     kdp::setupLogging(options.logLevel, options.logFormat);
     // A peer closing a socket must not kill the process; writes report EPIPE instead.
     std::signal(SIGPIPE, SIG_IGN);
-    return runMain(options);
+    return runMain(options, stopSignals);
   } catch (const std::exception& e) {
     return failWith(e.what(), kExitFailure);
   } catch (...) {
