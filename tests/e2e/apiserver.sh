@@ -260,8 +260,8 @@ kdp_apiserver_run() {
 }
 
 # kdp_apiserver_start [extra kube-apiserver flags...]: etcd + kube-apiserver (RBAC on), the
-# kubeconfigs above, and deploy/rbac.yaml applied with user "kube-dataplane" bound to its
-# ClusterRole (so tests run the program with exactly the production rights). A later flag wins
+# kubeconfigs above, and deploy/rbac.yaml applied with user "kube-dataplane" bound to its roles
+# (so tests run the program with exactly the production rights). A later flag wins
 # over a default one (e.g. --authorization-mode=AlwaysAllow, --watch-cache=false).
 kdp_apiserver_start() {
   kdp_apiserver_installed ||
@@ -292,24 +292,32 @@ kdp_apiserver_start() {
   if [ "${KDP_API_NO_RBAC_GRANT:-}" != 1 ]; then kdp_apiserver_grant_deploy_rbac User kube-dataplane; fi
 }
 
-# Applies deploy/rbac.yaml and binds its ClusterRole to a subject: KIND NAME (User kube-dataplane)
+# Applies deploy/rbac.yaml and gives a subject what `kube-dataplane run` with all three components
+# needs: both workloads' ClusterRoles and the ingress's Lease Role.
+# kdp_apiserver_grant_deploy_rbac KIND NAME (e.g. User kube-dataplane)
 kdp_apiserver_grant_deploy_rbac() {
   local repo
   repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-  kdp_kubectl apply -f "$repo/deploy/rbac.yaml" >/dev/null
-  kdp_kubectl apply -f - >/dev/null <<BINDING
+  # One kubectl call (each costs ~0.5 s): the manifests, then the bindings.
+  kdp_kubectl apply -f "$repo/deploy/rbac.yaml" -f - >/dev/null <<BINDINGS
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
-metadata: {name: kdp-test-$2}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: kube-dataplane}
+metadata: {name: kdp-test-$2-node}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: kube-dataplane-node}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: $1, name: $2}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: kdp-test-$2-ingress}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: kube-dataplane-ingress}
 subjects: [{apiGroup: rbac.authorization.k8s.io, kind: $1, name: $2}]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
 metadata: {name: kdp-test-$2, namespace: kube-dataplane}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: kube-dataplane-leader-election}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: kube-dataplane-ingress-leader-election}
 subjects: [{apiGroup: rbac.authorization.k8s.io, kind: $1, name: $2}]
-BINDING
+BINDINGS
 }
 
 # The apiserver alone: kdp_apiserver_stop [SIGNAL] (TERM: graceful; KILL: a cut mid-stream).

@@ -1,73 +1,68 @@
 #!/usr/bin/env bash
 # deploy/ against a real kube-apiserver with RBAC on: every manifest is accepted by the server
-# (validation and admission), and the kube-dataplane ServiceAccount, with its own token, may do
-# exactly what the program does (list/watch the kinds it reads, update Ingress status, take a
-# Lease in its namespace) and is refused everything beyond.
+# (validation, defaulting, admission), and each ServiceAccount, with its own token, has exactly the
+# rights its workload uses (the server's own list of its rules equals ours) and is refused beyond
+# them on real requests.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/apiserver.sh"
 deploy=$(cd "$(dirname "$0")/../../deploy" && pwd)
 
-# Only the ServiceAccount gets rights here (no test user bound to the ClusterRole).
+# Only the ServiceAccounts get rights here (no test user bound to the roles).
 KDP_API_NO_RBAC_GRANT=1 kdp_apiserver_start
 
 kdp_kubectl apply -f "$deploy/rbac.yaml"
 # The workloads too: nothing runs them (no scheduler, no kubelet), but the server validates,
 # defaults and admits them as a cluster would.
 kdp_kubectl apply -f "$deploy/node.yaml" -f "$deploy/ingress.yaml"
-[ "$(kdp_kubectl -n kube-dataplane get daemonset kube-dataplane-node -o jsonpath='{.spec.template.spec.containers[0].securityContext.capabilities.add}')" = '["NET_ADMIN","NET_BIND_SERVICE"]' ] ||
-  kdp_fail "the DaemonSet's capabilities are not NET_ADMIN, NET_BIND_SERVICE"
+caps=$(kdp_kubectl -n kube-dataplane get daemonset kube-dataplane-node \
+  -o jsonpath='{.spec.template.spec.containers[0].securityContext.capabilities}')
+[ "$caps" = '{"add":["NET_ADMIN","NET_BIND_SERVICE"],"drop":["ALL"]}' ] ||
+  kdp_fail "the DaemonSet's capabilities: $caps"
+[ "$(kdp_kubectl -n kube-dataplane get deployment kube-dataplane-ingress \
+  -o jsonpath='{.spec.template.spec.securityContext.runAsNonRoot}')" = true ] ||
+  kdp_fail "the ingress Deployment may run as root"
 
+kdp_api_sa_kubeconfig kube-dataplane kube-dataplane-node "$KDP_TMP/node.yaml"
+kdp_api_sa_kubeconfig kube-dataplane kube-dataplane-ingress "$KDP_TMP/ingress.yaml"
+
+# The resource rules the server holds for an identity in a namespace (SelfSubjectRulesReview),
+# "resource verbs" per line, sorted, without system:basic-user's self-review rules that every
+# authenticated user has. rules KUBECONFIG NAMESPACE
+rules() {
+  "$KDP_KUBECTL" --kubeconfig "$1" auth can-i --list -n "$2" |
+    awk 'NR > 1 && /^[^ ]/ && $1 !~ /^selfsubject/ && match($0, /\[[^]]*\]$/) {
+           print $1, substr($0, RSTART + 1, RLENGTH - 2) }' | sort
+}
+expect_rules() {  # expect_rules KUBECONFIG NAMESPACE <<< expected lines
+  local expected got
+  expected=$(sort)
+  got=$(rules "$1" "$2")
+  [ "$got" = "$expected" ] ||
+    kdp_fail "rules of $(basename "$1" .yaml) in $2:"$'\n'"$got"$'\n'"expected:"$'\n'"$expected"
+}
+node_rules='endpointslices.discovery.k8s.io get list watch
+nodes get list watch
+services get list watch'
+ingress_rules='endpointslices.discovery.k8s.io get list watch
+ingressclasses.networking.k8s.io get list watch
+ingresses.networking.k8s.io get list watch
+ingresses.networking.k8s.io/status update
+secrets get list watch
+services get list watch'
+expect_rules "$KDP_TMP/node.yaml" default <<<"$node_rules"
+expect_rules "$KDP_TMP/node.yaml" kube-dataplane <<<"$node_rules"
+expect_rules "$KDP_TMP/ingress.yaml" default <<<"$ingress_rules"
+expect_rules "$KDP_TMP/ingress.yaml" kube-dataplane <<<"$ingress_rules
+leases.coordination.k8s.io get create update"
+# The same answers through the admin's impersonation (the path a SubjectAccessReview takes).
 sa=system:serviceaccount:kube-dataplane:kube-dataplane
-kdp_api_sa_kubeconfig kube-dataplane kube-dataplane "$KDP_TMP/sa.yaml"
-as_sa() { "$KDP_KUBECTL" --kubeconfig "$KDP_TMP/sa.yaml" "$@"; }
+[ "$(kdp_kubectl auth can-i --as=$sa-ingress update ingresses --subresource=status -n default)" = yes ] ||
+  kdp_fail "ingress may not update Ingress status (impersonated)"
+[ "$(kdp_kubectl auth can-i --as=$sa-node list secrets -n default)" = no ] ||
+  kdp_fail "node may list secrets (impersonated)"
 
-# can VERB RESOURCE [kubectl flags]: the ServiceAccount's own token may (checked twice: by the
-# server's SelfSubjectAccessReview and by the admin's impersonation).
-can() {
-  [ "$(as_sa auth can-i "$@" 2>&1)" = yes ] || kdp_fail "$sa may not: $*"
-  [ "$(kdp_kubectl auth can-i --as="$sa" "$@" 2>&1)" = yes ] || kdp_fail "impersonated $sa may not: $*"
-}
-cannot() {
-  local answer
-  answer=$(as_sa auth can-i "$@" 2>"$KDP_TMP/can-i.err") && kdp_fail "$sa may: $* ($answer)"
-  [ "$answer" = no ] || kdp_fail "can-i $*: $answer $(cat "$KDP_TMP/can-i.err")"
-}
-
-# What the API source reads, cluster-wide and in one namespace.
-for resource in services endpointslices.discovery.k8s.io ingresses.networking.k8s.io \
-                ingressclasses.networking.k8s.io secrets nodes; do
-  for verb in get list watch; do
-    can "$verb" "$resource" --all-namespaces
-  done
-done
-for resource in services endpointslices.discovery.k8s.io ingresses.networking.k8s.io secrets; do
-  can watch "$resource" -n default
-done
-# The ingress component's writes.
-can update ingresses.networking.k8s.io --subresource=status -n default
-for verb in get create update; do can "$verb" leases.coordination.k8s.io -n kube-dataplane; done
-
-# Beyond: other kinds, other verbs, the object itself rather than its status, Leases elsewhere.
-for resource in configmaps pods endpoints namespaces serviceaccounts events \
-                deployments.apps daemonsets.apps roles.rbac.authorization.k8s.io \
-                clusterrolebindings.rbac.authorization.k8s.io; do
-  cannot list "$resource" --all-namespaces
-done
-for resource in services endpointslices.discovery.k8s.io ingresses.networking.k8s.io \
-                ingressclasses.networking.k8s.io secrets nodes; do
-  for verb in create update patch delete deletecollection; do
-    cannot "$verb" "$resource" -n default
-  done
-done
-cannot patch ingresses.networking.k8s.io --subresource=status -n default
-cannot update services --subresource=status -n default
-cannot update nodes --subresource=status
-for verb in list watch patch delete; do cannot "$verb" leases.coordination.k8s.io -n kube-dataplane; done
-for verb in get create update; do cannot "$verb" leases.coordination.k8s.io -n default; done
-cannot create serviceaccounts --subresource=token -n kube-dataplane
-cannot impersonate users
-
-# The same through real requests with the ServiceAccount's token (what the program sends).
+# Real requests with each ServiceAccount's token: what the program sends is allowed, and the
+# server refuses anything else.
 kdp_kubectl create service clusterip web --tcp=80:8080 -n default >/dev/null
 kdp_kubectl apply -f - >/dev/null <<'INGRESS'
 apiVersion: networking.k8s.io/v1
@@ -77,41 +72,50 @@ spec:
   ingressClassName: kube-dataplane
   rules: [{host: web.example, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}}]
 INGRESS
-token=$(sed -n 's/^ *token: //p' "$KDP_TMP/sa.yaml")
-api() {  # api METHOD PATH [BODY]: prints the HTTP status
-  curl -sS -o "$KDP_TMP/body" -w '%{http_code}' --cacert "$KDP_API_CA" \
-    -H "Authorization: Bearer $token" -H 'Content-Type: application/json' -X "$1" \
-    ${3:+--data-binary "$3"} "$KDP_API_SERVER$2"
+expect() {  # expect SA STATUS METHOD PATH [BODY]
+  local token got
+  token=$(sed -n 's/^ *token: //p' "$KDP_TMP/$1.yaml")
+  got=$(curl -sS -o "$KDP_TMP/body" -w '%{http_code}' --cacert "$KDP_API_CA" \
+    -H "Authorization: Bearer $token" -H 'Content-Type: application/json' -X "$3" \
+    ${5:+--data-binary "$5"} "$KDP_API_SERVER$4")
+  [ "$got" = "$2" ] || kdp_fail "$1: $3 $4: $got, expected $2: $(head -c 300 "$KDP_TMP/body")"
 }
-expect() {  # expect STATUS METHOD PATH [BODY]
-  local got
-  got=$(api "${@:2}")
-  [ "$got" = "$1" ] || kdp_fail "$2 $3 as $sa: $got, expected $1: $(head -c 300 "$KDP_TMP/body")"
-}
-expect 200 GET '/api/v1/services?limit=1'
-expect 200 GET '/apis/discovery.k8s.io/v1beta1/endpointslices?limit=1'
-expect 200 GET '/apis/networking.k8s.io/v1/ingresses?limit=1'
-expect 200 GET '/apis/networking.k8s.io/v1/ingressclasses'
-expect 200 GET '/api/v1/secrets?limit=1'
-expect 200 GET '/api/v1/nodes'
-expect 200 GET '/api/v1/services?watch=1&timeoutSeconds=1&allowWatchBookmarks=true'
+slices=/apis/discovery.k8s.io/v1beta1/endpointslices
+ingresses=/apis/networking.k8s.io/v1/ingresses
+leases=/apis/coordination.k8s.io/v1/namespaces/kube-dataplane/leases
+for sa_name in node ingress; do
+  expect $sa_name 200 GET '/api/v1/services?limit=1'
+  expect $sa_name 200 GET "$slices?limit=1"
+  expect $sa_name 200 GET '/api/v1/services?watch=1&timeoutSeconds=1&allowWatchBookmarks=true'
+  expect $sa_name 403 GET /api/v1/configmaps
+  expect $sa_name 403 GET /api/v1/pods
+  expect $sa_name 403 GET /api/v1/namespaces
+  expect $sa_name 403 DELETE /api/v1/namespaces/default/services/web
+done
+expect node 200 GET /api/v1/nodes
+expect node 403 GET '/api/v1/secrets?fieldSelector=type%3Dkubernetes.io%2Ftls'
+expect node 403 GET $ingresses
+expect node 403 GET "$leases/kube-dataplane-ingress"
+expect ingress 403 GET /api/v1/nodes
+expect ingress 200 GET '/api/v1/secrets?fieldSelector=type%3Dkubernetes.io%2Ftls'
+expect ingress 200 GET /apis/networking.k8s.io/v1/ingressclasses
 # Ingress status: read the object, put it back with a load balancer address (PUT .../status).
-expect 200 GET /apis/networking.k8s.io/v1/namespaces/default/ingresses/web
+expect ingress 200 GET $ingresses?limit=1
+expect ingress 200 GET /apis/networking.k8s.io/v1/namespaces/default/ingresses/web
 status=$(jq -c '.status.loadBalancer.ingress = [{"ip": "192.0.2.10"}]' "$KDP_TMP/body")
-expect 200 PUT /apis/networking.k8s.io/v1/namespaces/default/ingresses/web/status "$status"
+expect node 403 PUT /apis/networking.k8s.io/v1/namespaces/default/ingresses/web/status "$status"
+expect ingress 200 PUT /apis/networking.k8s.io/v1/namespaces/default/ingresses/web/status "$status"
 [ "$(kdp_kubectl get ingress web -n default -o jsonpath='{.status.loadBalancer.ingress[0].ip}')" = 192.0.2.10 ] ||
   kdp_fail "the Ingress status was not written"
-# ... but not the Ingress itself, nor any Service.
-expect 403 PUT /apis/networking.k8s.io/v1/namespaces/default/ingresses/web "$status"
-expect 403 DELETE /api/v1/namespaces/default/services/web
-expect 403 GET /api/v1/configmaps
-expect 403 GET /api/v1/pods
-# The Lease: create, read, renew in kube-dataplane; nowhere else.
+# ... but not the Ingress itself.
+expect ingress 403 PUT /apis/networking.k8s.io/v1/namespaces/default/ingresses/web "$status"
+# The Lease: created, read, renewed in kube-dataplane; never deleted, nowhere else.
 lease='{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"kube-dataplane-ingress"},"spec":{"holderIdentity":"test","leaseDurationSeconds":15}}'
-expect 201 POST /apis/coordination.k8s.io/v1/namespaces/kube-dataplane/leases "$lease"
-expect 200 GET /apis/coordination.k8s.io/v1/namespaces/kube-dataplane/leases/kube-dataplane-ingress
+expect node 403 POST "$leases" "$lease"
+expect ingress 201 POST "$leases" "$lease"
+expect ingress 200 GET "$leases/kube-dataplane-ingress"
 renewed=$(jq -c '.spec.holderIdentity = "other"' "$KDP_TMP/body")
-expect 200 PUT /apis/coordination.k8s.io/v1/namespaces/kube-dataplane/leases/kube-dataplane-ingress "$renewed"
-expect 403 DELETE /apis/coordination.k8s.io/v1/namespaces/kube-dataplane/leases/kube-dataplane-ingress
-expect 403 POST /apis/coordination.k8s.io/v1/namespaces/default/leases "$lease"
+expect ingress 200 PUT "$leases/kube-dataplane-ingress" "$renewed"
+expect ingress 403 DELETE "$leases/kube-dataplane-ingress"
+expect ingress 403 POST /apis/coordination.k8s.io/v1/namespaces/default/leases "$lease"
 echo PASS
