@@ -69,4 +69,22 @@ for pid in "${pids[@]}"; do ! kill -0 "$pid" 2>/dev/null || kdp_fail "pid $pid s
 ! curl -sk --max-time 2 "$server/version" >/dev/null 2>&1 || kdp_fail "$server still answers"
 ! curl -s --max-time 2 "$etcd_endpoint/health" >/dev/null 2>&1 || kdp_fail "etcd still answers"
 [ ! -e "$tmp" ] || kdp_fail "$tmp is left"
+
+# Installing again is a no-op once built.
+started=$SECONDS
+kdp_apiserver_install >/dev/null
+((SECONDS - started < 10)) || kdp_fail "kdp_apiserver_install rebuilt an installed apiserver"
+
+# A test that fails after starting them leaves nothing behind either (the EXIT trap).
+e2e=$(cd "$(dirname "$0")" && pwd)
+if bash -c 'source "$1/lib.sh"; source "$1/apiserver.sh"; KDP_API_NO_RBAC_GRANT=1 kdp_apiserver_start
+            echo "$KDP_APISERVER_PID $KDP_ETCD_PID $KDP_API_TMP" > "$2"; kdp_fail "a deliberate failure"' \
+     _ "$e2e" "$KDP_TMP/failed" 2>/dev/null; then
+  kdp_fail "the failing test succeeded"
+fi
+read -r apiserver_pid etcd_pid tmp < "$KDP_TMP/failed"
+for pid in "$apiserver_pid" "$etcd_pid"; do
+  ! kill -0 "$pid" 2>/dev/null || kdp_fail "pid $pid still runs after a failed test"
+done
+[ ! -e "$tmp" ] || kdp_fail "$tmp is left after a failed test"
 echo PASS
