@@ -22,6 +22,21 @@ caps=$(kdp_kubectl -n kube-dataplane get daemonset kube-dataplane-node \
   -o jsonpath='{.spec.template.spec.securityContext.runAsNonRoot}')" = true ] ||
   kdp_fail "the ingress Deployment may run as root"
 
+# The workloads' command lines (as the server stored them, $(VAR) expanded as the kubelet would)
+# are ones the program accepts: `run` with them loads a source and exits (--dry-run).
+workload_args() {  # workload_args daemonset|deployment NAME: one argument per line
+  kdp_kubectl -n kube-dataplane get "$1" "$2" -o json | jq -r '.spec.template.spec.containers[0].args[]' |
+    sed 's/$(NODE_NAME)/node-1/; s/$(NODE_IP)/127.0.0.1/'
+}
+mapfile -t node_args < <(workload_args daemonset kube-dataplane-node)
+mapfile -t ingress_args < <(workload_args deployment kube-dataplane-ingress)
+[ "${node_args[0]}" = run ] && [ "${ingress_args[0]}" = ingress ] || kdp_fail "unexpected commands: ${node_args[0]} ${ingress_args[0]}"
+mkdir "$KDP_TMP/empty"
+"$KDP_BIN" "${node_args[@]}" --manifests "$KDP_TMP/empty" --dry-run >/dev/null 2>"$KDP_TMP/err" ||
+  kdp_fail "the DaemonSet's command line is refused: ${node_args[*]}: $(cat "$KDP_TMP/err")"
+"$KDP_BIN" run "${ingress_args[@]:1}" --manifests "$KDP_TMP/empty" --dry-run >/dev/null 2>"$KDP_TMP/err" ||
+  kdp_fail "the ingress Deployment's command line is refused: ${ingress_args[*]}: $(cat "$KDP_TMP/err")"
+
 kdp_api_sa_kubeconfig kube-dataplane kube-dataplane-node "$KDP_TMP/node.yaml"
 kdp_api_sa_kubeconfig kube-dataplane kube-dataplane-ingress "$KDP_TMP/ingress.yaml"
 
