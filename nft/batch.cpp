@@ -3,6 +3,7 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
+#include <endian.h>
 #include <linux/netlink.h>
 
 #include <algorithm>
@@ -12,8 +13,11 @@ namespace kdp::nft {
 
 namespace {
 
-// Room for the largest message we build: kElementsPerMessage elements of at most ~300 bytes.
+// Room for the largest message we build (elements stop at kElementBytesPerMessage plus one).
 constexpr std::size_t kMaxMessage = 128 * 1024;
+// A batch grows by chunks of this size: a message goes into the next chunk when the current one
+// has less than kMaxMessage left.
+constexpr std::size_t kChunkBytes = 1024 * 1024;
 
 template <class H>
 H must(H h) {
@@ -35,22 +39,32 @@ std::string familyName(std::uint16_t family) {
 }  // namespace
 
 Batch::Batch(std::uint32_t firstSeq) : firstSeq_(firstSeq), seq_(firstSeq) {
-  nftnl_batch_begin(reserve(), seq_++);
-  auto* nlh = reinterpret_cast<nlmsghdr*>(buf_.data() + used_);
-  used_ += NLMSG_ALIGN(nlh->nlmsg_len);
+  auto* nlh = reinterpret_cast<nlmsghdr*>(reserve());
+  nftnl_batch_begin(reinterpret_cast<char*>(nlh), seq_++);
+  chunks_.back().used += NLMSG_ALIGN(nlh->nlmsg_len);
 }
 
 char* Batch::reserve() {
-  if (buf_.size() < used_ + kMaxMessage) {
-    buf_.resize(std::max(buf_.size() * 2, used_ + kMaxMessage));
+  if (chunks_.empty() || chunks_.back().used + kMaxMessage > kChunkBytes) {
+    // Not zeroed: every byte sent is written first (headers and attribute padding included).
+    chunks_.push_back(Chunk{std::unique_ptr<std::uint8_t[]>(new std::uint8_t[kChunkBytes]), 0});
   }
-  return reinterpret_cast<char*>(buf_.data() + used_);
+  return reinterpret_cast<char*>(chunks_.back().bytes.get() + chunks_.back().used);
 }
 
 void Batch::commitMessage(const char* what) {
-  auto* nlh = reinterpret_cast<nlmsghdr*>(buf_.data() + used_);
-  used_ += NLMSG_ALIGN(nlh->nlmsg_len);
+  Chunk& c = chunks_.back();
+  auto* nlh = reinterpret_cast<nlmsghdr*>(c.bytes.get() + c.used);
+  c.used += NLMSG_ALIGN(nlh->nlmsg_len);
   descriptions_.emplace_back(what);
+}
+
+std::size_t Batch::size() const {
+  std::size_t n = 0;
+  for (const auto& c : chunks_) {
+    n += c.used;
+  }
+  return n;
 }
 
 void Batch::addTable(std::uint16_t family, const std::string& table) {
@@ -154,42 +168,55 @@ std::uint32_t Batch::addSet(std::uint16_t family, const std::string& table, cons
   return id;
 }
 
+namespace {
+
+/// A nested NFTA_DATA_VALUE: the form of keys and data in set element attributes.
+void putData(nlmsghdr* nlh, std::uint16_t type, const std::vector<std::uint8_t>& bytes) {
+  nlattr* nest = mnl_attr_nest_start(nlh, type);
+  mnl_attr_put(nlh, NFTA_DATA_VALUE, bytes.size(), bytes.data());
+  mnl_attr_nest_end(nlh, nest);
+}
+
+}  // namespace
+
 void Batch::elements(std::uint16_t type, std::uint16_t family, const std::string& table,
                      const std::string& set, std::span<const Element> elements) {
   const bool add = type == NFT_MSG_NEWSETELEM;
-  for (std::size_t begin = 0; begin < elements.size(); begin += kElementsPerMessage) {
-    const std::size_t end = std::min(elements.size(), begin + kElementsPerMessage);
-    SetHandle s = must(SetHandle(nftnl_set_alloc()));
-    nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, table.c_str());
-    nftnl_set_set_str(s.get(), NFTNL_SET_NAME, set.c_str());
-    nftnl_set_set_u32(s.get(), NFTNL_SET_FAMILY, family);
-    for (std::size_t i = begin; i < end; ++i) {
-      const Element& el = elements[i];
-      SetElemHandle e = must(SetElemHandle(nftnl_set_elem_alloc()));
-      nftnl_set_elem_set(e.get(), NFTNL_SET_ELEM_KEY, el.key.data(),
-                         static_cast<std::uint32_t>(el.key.size()));
-      if (!el.keyEnd.empty()) {
-        nftnl_set_elem_set(e.get(), NFTNL_SET_ELEM_KEY_END, el.keyEnd.data(),
-                           static_cast<std::uint32_t>(el.keyEnd.size()));
-      }
-      if (add && !el.data.empty()) {
-        nftnl_set_elem_set(e.get(), NFTNL_SET_ELEM_DATA, el.data.data(),
-                           static_cast<std::uint32_t>(el.data.size()));
-      }
-      if (add && el.verdict != 0) {
-        nftnl_set_elem_set_u32(e.get(), NFTNL_SET_ELEM_VERDICT,
-                               static_cast<std::uint32_t>(el.verdict));
-        if (!el.chain.empty()) {
-          nftnl_set_elem_set_str(e.get(), NFTNL_SET_ELEM_CHAIN, el.chain.c_str());
-        }
-      }
-      nftnl_set_elem_add(s.get(), e.release());  // the set owns its elements
-    }
+  std::size_t next = 0;
+  while (next < elements.size()) {
+    const std::size_t begin = next;
     auto* nlh = nftnl_nlmsg_build_hdr(reserve(), type, family,
                                       (add ? NLM_F_CREATE : 0) | NLM_F_ACK, seq_++);
-    nftnl_set_elems_nlmsg_build_payload(nlh, s.get());
+    mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, table.c_str());
+    mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, set.c_str());
+    nlattr* list = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_LIST_ELEMENTS);
+    const std::size_t listStart = nlh->nlmsg_len;
+    while (next < elements.size() && next - begin < kElementsPerMessage &&
+           nlh->nlmsg_len - listStart < kElementBytesPerMessage) {
+      const Element& el = elements[next++];
+      nlattr* e = mnl_attr_nest_start(nlh, NFTA_LIST_ELEM);
+      putData(nlh, NFTA_SET_ELEM_KEY, el.key);
+      if (!el.keyEnd.empty()) {
+        putData(nlh, NFTA_SET_ELEM_KEY_END, el.keyEnd);
+      }
+      if (add && !el.data.empty()) {
+        putData(nlh, NFTA_SET_ELEM_DATA, el.data);
+      }
+      if (add && (el.hasVerdict || el.verdict != 0)) {
+        nlattr* data = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_DATA);
+        nlattr* verdict = mnl_attr_nest_start(nlh, NFTA_DATA_VERDICT);
+        mnl_attr_put_u32(nlh, NFTA_VERDICT_CODE, htobe32(static_cast<std::uint32_t>(el.verdict)));
+        if (!el.chain.empty()) {
+          mnl_attr_put_strz(nlh, NFTA_VERDICT_CHAIN, el.chain.c_str());
+        }
+        mnl_attr_nest_end(nlh, verdict);
+        mnl_attr_nest_end(nlh, data);
+      }
+      mnl_attr_nest_end(nlh, e);
+    }
+    mnl_attr_nest_end(nlh, list);
     commitMessage(((add ? "add element " : "delete element ") + familyName(family) + " " +
-                   table + " " + set + " (" + std::to_string(end - begin) + ")")
+                   table + " " + set + " (" + std::to_string(next - begin) + ")")
                       .c_str());
   }
 }
@@ -204,14 +231,20 @@ void Batch::deleteElements(std::uint16_t family, const std::string& table,
   elements(NFT_MSG_DELSETELEM, family, table, set, els);
 }
 
-std::span<const std::uint8_t> Batch::finish() {
+std::vector<std::span<const std::uint8_t>> Batch::finish() {
   if (!finished_) {
-    nftnl_batch_end(reserve(), seq_++);
-    auto* nlh = reinterpret_cast<nlmsghdr*>(buf_.data() + used_);
-    used_ += NLMSG_ALIGN(nlh->nlmsg_len);
+    auto* nlh = reinterpret_cast<nlmsghdr*>(reserve());
+    nftnl_batch_end(reinterpret_cast<char*>(nlh), seq_++);
+    chunks_.back().used += NLMSG_ALIGN(nlh->nlmsg_len);
     finished_ = true;
   }
-  return {buf_.data(), used_};
+  std::vector<std::span<const std::uint8_t>> out;
+  for (const auto& c : chunks_) {
+    if (c.used > 0) {
+      out.emplace_back(c.bytes.get(), c.used);
+    }
+  }
+  return out;
 }
 
 std::string Batch::describe(std::uint32_t seq) const {

@@ -1,10 +1,12 @@
 #pragma once
 // One nftables transaction: NFNL_MSG_BATCH_BEGIN, the messages, NFNL_MSG_BATCH_END, built in
-// one growable buffer and sent by Netlink::commit() in one sendmsg. The kernel applies all of
-// it or nothing. Every message asks for an ACK, so that an error names the message it hit.
+// fixed-size chunks (a message never spans two; no buffer is ever regrown and copied) and sent
+// by Netlink::commit() in one sendmsg over all chunks. The kernel applies all of it or nothing.
+// Every message asks for an ACK, so that an error names the message it hit.
 // Pure: builds bytes, touches no socket.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -40,6 +42,7 @@ struct Element {
   std::vector<std::uint8_t> key;
   std::vector<std::uint8_t> keyEnd;  // interval sets: the inclusive end of the range
   std::vector<std::uint8_t> data;    // maps with data
+  bool hasVerdict = false;           // verdict maps (NF_DROP is 0: a flag, not verdict != 0)
   int verdict = 0;                   // verdict maps: NF_DROP, NFT_GOTO, ...
   std::string chain;                 // verdict maps: target of NFT_JUMP / NFT_GOTO
 
@@ -63,14 +66,18 @@ class Batch {
                std::vector<ExprHandle>&& exprs);
   /// Declares a set; returns its transaction id (for lookups and elements in this batch).
   std::uint32_t addSet(std::uint16_t family, const std::string& table, const SetSpec& set);
-  /// Adds (or deletes) elements, in messages of at most kElementsPerMessage elements.
+  /// Adds (or deletes) elements, in messages of at most kElementsPerMessage elements and
+  /// kElementBytesPerMessage bytes of elements (the kernel's nested attribute length is 16 bits).
+  /// Written as netlink attributes straight into the batch.
   void addElements(std::uint16_t family, const std::string& table, const std::string& set,
                    std::span<const Element> elements);
   void deleteElements(std::uint16_t family, const std::string& table, const std::string& set,
                       std::span<const Element> elements);
 
-  /// Closes the batch; the bytes to send. Call once.
-  std::span<const std::uint8_t> finish();
+  /// Closes the batch; the bytes to send, in order, as chunks. Call once.
+  std::vector<std::span<const std::uint8_t>> finish();
+  /// Bytes in the batch so far.
+  std::size_t size() const;
 
   /// Messages between begin and end (each expects one ACK).
   std::size_t messageCount() const { return descriptions_.size(); }
@@ -79,7 +86,8 @@ class Batch {
   /// What the message with sequence number `seq` does ("add rule ip kube-dataplane services").
   std::string describe(std::uint32_t seq) const;
 
-  static constexpr std::size_t kElementsPerMessage = 256;
+  static constexpr std::size_t kElementsPerMessage = 4096;
+  static constexpr std::size_t kElementBytesPerMessage = 60000;
 
  private:
   char* reserve();
@@ -87,8 +95,11 @@ class Batch {
   void elements(std::uint16_t type, std::uint16_t family, const std::string& table,
                 const std::string& set, std::span<const Element> elements);
 
-  std::vector<std::uint8_t> buf_;
-  std::size_t used_ = 0;
+  struct Chunk {
+    std::unique_ptr<std::uint8_t[]> bytes;
+    std::size_t used = 0;
+  };
+  std::vector<Chunk> chunks_;
   std::uint32_t firstSeq_;
   std::uint32_t seq_;
   std::uint32_t nextSetId_ = 1;

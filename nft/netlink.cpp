@@ -86,16 +86,34 @@ Netlink::Netlink() : sock_(mnl_socket_open(NETLINK_NETFILTER)) {
 }
 
 Result<void> Netlink::commit(Batch& batch) {
-  const auto bytes = batch.finish();
+  const auto chunks = batch.finish();
   seq_ = batch.endSeq() + 1;
+  std::vector<iovec> iov;
+  std::size_t bytes = 0;
+  for (const auto& c : chunks) {
+    iov.push_back(iovec{const_cast<std::uint8_t*>(c.data()), c.size()});
+    bytes += c.size();
+  }
   // The kernel refuses a message larger than the socket's send buffer.
-  if (bytes.size() + 4096 > sndbuf_) {
-    sndbuf_ = bytes.size() * 2 + 65536;
+  if (bytes + 4096 > sndbuf_) {
+    sndbuf_ = bytes * 2 + 65536;
     setBuffer(sock_.get(), SO_SNDBUFFORCE, SO_SNDBUF, static_cast<int>(sndbuf_));
   }
-  if (mnl_socket_sendto(sock_.get(), bytes.data(), bytes.size()) < 0) {
+  // One sendmsg over every chunk: the kernel takes it as one datagram, one transaction.
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  msghdr msg{};
+  msg.msg_name = &kernel;
+  msg.msg_namelen = sizeof(kernel);
+  msg.msg_iov = iov.data();
+  msg.msg_iovlen = iov.size();
+  ssize_t sent;
+  do {
+    sent = ::sendmsg(mnl_socket_get_fd(sock_.get()), &msg, 0);
+  } while (sent < 0 && errno == EINTR);
+  if (sent < 0) {
     const int err = errno;
-    return Error{"netlink send (" + std::to_string(bytes.size()) + " bytes): " + errnoText(err)};
+    return Error{"netlink send (" + std::to_string(bytes) + " bytes): " + errnoText(err)};
   }
   // One ACK (or error) per message between begin and end.
   std::size_t pending = batch.messageCount();

@@ -35,6 +35,8 @@ struct NodeInfo {
   std::vector<Cidr> clusterCidrs;     // --cluster-cidr
   std::vector<Cidr> serviceCidrs;     // --service-cidr: traffic to unallocated ClusterIPs drops
   bool masqueradeAll = false;
+
+  bool operator==(const NodeInfo&) const = default;
 };
 
 /// The node as the options and the snapshot describe it: zone from the Node object named

@@ -1,9 +1,11 @@
 #include "proxy/syncer.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "nft/netlink.h"
 #include "proxy/detail/encode.h"
+#include "proxy/incremental.h"
 
 namespace kdp::proxy {
 
@@ -47,6 +49,67 @@ Result<SyncStats> Syncer::sync(const Ruleset& desired) {
       detail::encodeDeleteTable(batch, family);
     }
   }
+  auto r = commit(batch, stats, started);
+  if (r && r->messages > 0) {
+    applied_ = desired;
+    remember(desired);
+  }
+  return r;
+}
+
+namespace {
+
+/// Deletes the tables of families `desired` does not program (and whatever an earlier run left).
+void deleteUnwanted(nft::Batch& batch, const Ruleset& desired) {
+  for (IpFamily family : {IpFamily::V4, IpFamily::V6}) {
+    const bool wanted = std::any_of(desired.tables.begin(), desired.tables.end(),
+                                    [&](const Table& t) { return t.family == family; });
+    if (!wanted) {
+      detail::encodeDeleteTable(batch, family);
+    }
+  }
+}
+
+}  // namespace
+
+Result<SyncStats> Syncer::syncFull(const Ruleset& desired) {
+  const auto started = std::chrono::steady_clock::now();
+  nft::Batch batch(nl_->nextSeq());
+  SyncStats stats;
+  stats.full = true;
+  for (const auto& table : desired.tables) {
+    detail::encodeFullTable(batch, table);
+  }
+  deleteUnwanted(batch, desired);
+  applied_.reset();
+  auto r = commit(batch, stats, started);
+  if (r) {
+    remember(desired);
+  }
+  return r;
+}
+
+Result<SyncStats> Syncer::apply(const RulesetChange& change, const Ruleset& model) {
+  if (change.full || needFull_) {
+    return syncFull(model);
+  }
+  const auto started = std::chrono::steady_clock::now();
+  nft::Batch batch(nl_->nextSeq());
+  for (const auto& t : change.tables) {
+    if (!detail::encodeTableDiff(batch, t.before, t.after)) {
+      return syncFull(model);  // the fixed chains changed
+    }
+  }
+  applied_.reset();
+  auto r = commit(batch, SyncStats{}, started);
+  if (r && r->messages > 0) {
+    remember(model);
+  }
+  return r;
+}
+
+Result<SyncStats> Syncer::commit(nft::Batch& batch, SyncStats stats,
+                                 std::chrono::steady_clock::time_point started) {
   stats.messages = batch.messageCount();
   if (stats.messages == 0) {
     return stats;
@@ -59,18 +122,24 @@ Result<SyncStats> Syncer::sync(const Ruleset& desired) {
   }
   stats.commitSeconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - encoded).count();
-  applied_ = desired;
   needFull_ = false;
   return stats;
 }
 
-bool Syncer::checkDrift() {
-  if (!applied_ || needFull_) {
-    return needFull_;
+void Syncer::remember(const Ruleset& applied) {
+  ruleCounts_.clear();
+  for (const auto& t : applied.tables) {
+    ruleCounts_.emplace_back(t.family, detail::ruleCount(t));
   }
-  for (const auto& t : applied_->tables) {
-    auto count = nl_->countRules(detail::nfproto(t.family), kTableName);
-    if (!count || *count != static_cast<long>(detail::ruleCount(t))) {
+}
+
+bool Syncer::checkDrift() {
+  if (needFull_) {
+    return true;
+  }
+  for (const auto& [family, rules] : ruleCounts_) {
+    auto count = nl_->countRules(detail::nfproto(family), kTableName);
+    if (!count || *count != static_cast<long>(rules)) {
       needFull_ = true;
       return true;
     }

@@ -7,6 +7,7 @@
 // Not thread-safe: one owner thread (the proxy's sync thread, or main for --once).
 
 #include <cstddef>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -14,11 +15,17 @@
 #include "common/result.h"
 #include "proxy/ruleset.h"
 
+#include <utility>
+#include <vector>
+
 namespace kdp::nft {
+class Batch;
 class Netlink;
 }
 
 namespace kdp::proxy {
+
+struct RulesetChange;
 
 struct SyncStats {
   bool full = false;           // the last sync rewrote whole tables
@@ -36,8 +43,18 @@ class Syncer {
   Syncer& operator=(const Syncer&) = delete;
 
   /// Makes the kernel hold `desired`. On error the kernel kept its previous state, the error
-  /// names the refused message and the reason, and the next sync is a full one.
+  /// names the refused message and the reason, and the next sync is a full one. Keeps a copy of
+  /// `desired` to diff the next call against.
   Result<SyncStats> sync(const Ruleset& desired);
+
+  /// Rewrites whole tables to `desired` (in one transaction: no window without rules) and keeps
+  /// no copy: for --once and for the incremental path's full syncs.
+  Result<SyncStats> syncFull(const Ruleset& desired);
+
+  /// Sends the element differences of one IncrementalCompiler update; `model` is the compiler's
+  /// ruleset after it. A full sync of `model` instead when the change asks for one, or after a
+  /// failure or drift.
+  Result<SyncStats> apply(const RulesetChange& change, const Ruleset& model);
 
   /// True when our tables no longer look like what we applied (deleted, flushed, rules
   /// changed): the next sync is then a full one. Errors count as drift.
@@ -48,8 +65,14 @@ class Syncer {
   bool needsFullSync() const { return needFull_; }
 
  private:
+  Result<SyncStats> commit(nft::Batch& batch, SyncStats stats,
+                           std::chrono::steady_clock::time_point started);
+  void remember(const Ruleset& applied);
+
   std::unique_ptr<nft::Netlink> nl_;
-  std::optional<Ruleset> applied_;
+  std::optional<Ruleset> applied_;  // sync() only: what the next sync() diffs against
+  /// Rules per family in what the kernel holds (for drift checks).
+  std::vector<std::pair<IpFamily, std::size_t>> ruleCounts_;
   bool needFull_ = true;
 };
 
