@@ -14,6 +14,7 @@
 #include "common/metrics.h"
 #include "k8s/store.h"
 #include "proxy/compiler.h"
+#include "proxy/incremental.h"
 #include "proxy/syncer.h"
 
 namespace kdp::proxy {
@@ -125,6 +126,7 @@ class ProxyComponent final : public Component {
     ::pthread_setname_np(::pthread_self(), "kdp/proxy-sync");
     auto log = logger("proxy");
     std::shared_ptr<const k8s::Snapshot> snap;
+    k8s::Changes changes;  // since the last compile
     bool dirty = false;
     auto lastDriftCheck = Clock::now();
     while (!stopping_.load()) {
@@ -132,6 +134,7 @@ class ProxyComponent final : public Component {
       // landed while we were busy.
       if (auto update = sub_->next(kDriftCheckInterval)) {
         snap = update->snapshot;
+        changes.merge(update->changes);
         dirty = true;
       }
       if (stopping_.load()) {
@@ -150,8 +153,12 @@ class ProxyComponent final : public Component {
       }
       const auto started = Clock::now();
       const NodeInfo node = makeNodeInfo(*snap, options_);
-      const Ruleset desired = compile(*snap, node);
-      auto result = syncer_->sync(desired);
+      // Only the Services the changes name are recompiled, and only their element differences
+      // are sent (whole tables on the first sync, after a failure, after drift).
+      const RulesetChange change = compiler_.update(*snap, changes, node);
+      changes = k8s::Changes{};
+      const Ruleset& desired = compiler_.ruleset();
+      auto result = syncer_->apply(change, desired);
       const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
       if (!result) {
         metrics_->failures.inc();
@@ -184,6 +191,7 @@ class ProxyComponent final : public Component {
 
   const ProxyOptions options_;
   std::unique_ptr<Syncer> syncer_;
+  IncrementalCompiler compiler_;  // sync thread only
   std::unique_ptr<Metrics> metrics_;
   std::shared_ptr<k8s::Subscription> sub_;
   std::thread thread_;

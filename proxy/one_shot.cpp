@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <stdexcept>
 
 #include "common/logging.h"
@@ -33,15 +34,15 @@ int runOneShot(const ProxyOptions& options, const std::string& manifestsDir) {
   if (manifestsDir.empty()) {
     return fail("the Kubernetes API source is not built yet (use --manifests DIR)");
   }
-  k8s::Store store;
+  auto store = std::make_unique<k8s::Store>();
   auto source = k8s::makeManifestsSource(manifestsDir);
   try {
-    source->start(store);
+    source->start(*store);
   } catch (const std::runtime_error& e) {
     return fail(e.what());
   }
   source->stop();
-  const auto snap = store.snapshot();
+  auto snap = store->snapshot();
   const auto started = std::chrono::steady_clock::now();
   const NodeInfo node = makeNodeInfo(*snap, options);
   const Ruleset desired = compile(*snap, node);
@@ -53,10 +54,14 @@ int runOneShot(const ProxyOptions& options, const std::string& manifestsDir) {
     std::fflush(stdout);
     return 0;
   }
-  // --once: one full sync, whatever is in the kernel now.
+  // --once: one full sync, whatever is in the kernel now. The objects are not needed any more:
+  // freed before the batch is built, they do not add to the peak.
+  snap.reset();
+  source.reset();
+  store.reset();
   try {
     Syncer syncer;
-    auto r = syncer.sync(desired);
+    auto r = syncer.syncFull(desired);
     if (!r) {
       return fail("proxy --once: " + r.error().message);
     }
