@@ -123,6 +123,22 @@ IncrementalCompiler::~IncrementalCompiler() = default;
 IncrementalCompiler::IncrementalCompiler(IncrementalCompiler&&) noexcept = default;
 IncrementalCompiler& IncrementalCompiler::operator=(IncrementalCompiler&&) noexcept = default;
 
+bool RulesetChange::touches(std::uint8_t proto) const {
+  if (full) {
+    return true;
+  }
+  for (const auto& t : tables) {
+    for (const Table* side : {&t.before, &t.after}) {
+      for (const auto& [k, v] : side->owners) {
+        if (k.proto == proto) {
+          return true;
+        }
+      }
+    }
+  }
+  return false;
+}
+
 std::string serviceKeyOfSlice(const std::string& sliceKey) {
   const auto first = sliceKey.find('/');
   const auto second = first == std::string::npos ? first : sliceKey.find('/', first + 1);

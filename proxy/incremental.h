@@ -17,6 +17,7 @@
 // Not thread-safe: one owner (the proxy's sync thread).
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -46,6 +47,9 @@ struct RulesetChange {
   std::vector<TableChange> tables;
   /// Services recompiled (0 when nothing proxy-related changed).
   std::size_t servicesRecompiled = 0;
+
+  /// True when a destination or backend of protocol `proto` (kProtoUdp...) may have changed.
+  bool touches(std::uint8_t proto) const;
 };
 
 class IncrementalCompiler {
