@@ -15,13 +15,11 @@ namespace {
 /// list that follows the Services. The encoder draws the same line.
 bool isEndpointChain(std::string_view name) { return name.starts_with("endpoints-"); }
 
-/// Calls fn(elementsByCount, counts) for each family of backends maps a Table has. The affinity
-/// maps (affinity-backends-N) are picked up when the Table has them.
+/// Calls fn(elementsByCount, counts) for each family of backends maps a Table has.
 template <class T, class Fn>
 void forEachBackendMaps(T& table, Fn&& fn) {
-  fn(table.backends, table.endpointCounts);
-  if constexpr (requires { table.affinityBackends; table.affinityCounts; }) {
-    fn(table.affinityBackends, table.affinityCounts);
+  for (const auto& [maps, counts] : detail::backendMaps()) {
+    fn(table.*maps, table.*counts);
   }
 }
 
@@ -264,9 +262,8 @@ RulesetChange IncrementalCompiler::update(const k8s::Snapshot& snapshot,
     TableChange tc;
     tc.before.family = tc.after.family = t.family;
     tc.before.chains = t.chains;
-    tc.before.endpointCounts = t.endpointCounts;
-    if constexpr (requires { t.affinityCounts; }) {
-      tc.before.affinityCounts = t.affinityCounts;
+    for (const auto& [maps, counts] : detail::backendMaps()) {
+      tc.before.*counts = t.*counts;
     }
     Table& before = tc.before;
     Table& after = tc.after;
@@ -311,9 +308,8 @@ RulesetChange IncrementalCompiler::update(const k8s::Snapshot& snapshot,
             }
           }
         };
-        moveBackends(t.backends, t.endpointCounts, before.backends);
-        if constexpr (requires { t.affinityBackends; }) {
-          moveBackends(t.affinityBackends, t.affinityCounts, before.affinityBackends);
+        for (const auto& [maps, counts] : detail::backendMaps()) {
+          moveBackends(t.*maps, t.*counts, before.*maps);
         }
       }
       for (const auto& ip : fp->second[i].clusterIps) {
@@ -376,10 +372,8 @@ RulesetChange IncrementalCompiler::update(const k8s::Snapshot& snapshot,
           }
         }
       };
-      addBackends(o.backends, t.backends, t.endpointCounts, after.backends);
-      if constexpr (requires { o.affinityBackends; }) {
-        addBackends(o.affinityBackends, t.affinityBackends, t.affinityCounts,
-                    after.affinityBackends);
+      for (const auto& [maps, counts] : detail::backendMaps()) {
+        addBackends(o.*maps, t.*maps, t.*counts, after.*maps);
       }
       for (const auto& c : o.chains) {
         if (isEndpointChain(c.name)) {
@@ -389,9 +383,8 @@ RulesetChange IncrementalCompiler::update(const k8s::Snapshot& snapshot,
     }
     t.chains = s.chains(t);
     after.chains = t.chains;
-    after.endpointCounts = t.endpointCounts;
-    if constexpr (requires { t.affinityCounts; }) {
-      after.affinityCounts = t.affinityCounts;
+    for (const auto& [maps, counts] : detail::backendMaps()) {
+      after.*counts = t.*counts;
     }
     change.tables.push_back(std::move(tc));
   }

@@ -16,10 +16,12 @@
 //    service-ips elements jump to.
 // Not thread-safe: one owner (the proxy's sync thread).
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "proxy/compiler.h"
@@ -90,6 +92,23 @@ class IncrementalCompiler {
   IncrementalCompiler(IncrementalCompiler&&) noexcept;
   IncrementalCompiler& operator=(IncrementalCompiler&&) noexcept;
 };
+
+namespace detail {
+/// The backends maps of a Table as (elements by count, counts) member pointer pairs: backends-N,
+/// and affinity-backends-N when the Table has them (they arrive in a concurrent change).
+template <class T = Table>
+constexpr auto backendMaps() {
+  if constexpr (requires(T t) {
+                  t.affinityBackends;
+                  t.affinityCounts;
+                }) {
+    return std::array{std::pair{&T::backends, &T::endpointCounts},
+                      std::pair{&T::affinityBackends, &T::affinityCounts}};
+  } else {
+    return std::array{std::pair{&T::backends, &T::endpointCounts}};
+  }
+}
+}  // namespace detail
 
 /// The Service store key ("ns/name") a changed EndpointSlice key ("ns/service/name") belongs to.
 std::string serviceKeyOfSlice(const std::string& sliceKey);

@@ -82,7 +82,7 @@ Element verdictElement(const ServiceKey& k, const Verdict& v) {
 Element toElement(const std::pair<const ServiceKey, Verdict>& kv) {
   return verdictElement(kv.first, kv.second);
 }
-Element toElement(const ServiceKey& k) { return Element{serviceKey(k), {}, {}, 0, {}}; }
+Element toElement(const ServiceKey& k) { return Element{serviceKey(k), {}, {}, false, 0, {}}; }
 Element toElement(const IpAddr& ip) {
   Element e;
   putAddr(e.key, ip);
@@ -263,14 +263,24 @@ std::uint32_t hookNum(Hook h) {
   return NF_INET_PRE_ROUTING;
 }
 
+/// Adds every element of `c` to set `set`, converted a slice at a time: a full sync of 200k
+/// elements never holds more than one slice of nft::Elements (each owns heap buffers).
 template <class C, class F>
-std::vector<Element> allOf(const C& c, F toEl) {
-  std::vector<Element> out;
-  out.reserve(c.size());
+void addAll(nft::Batch& batch, std::uint16_t proto, const std::string& table,
+            const std::string& set, const C& c, F toEl) {
+  constexpr std::size_t kSlice = 8192;
+  std::vector<Element> slice;
+  slice.reserve(std::min(c.size(), kSlice));
   for (const auto& v : c) {
-    out.push_back(toEl(v));
+    slice.push_back(toEl(v));
+    if (slice.size() == kSlice) {
+      batch.addElements(proto, table, set, slice);
+      slice.clear();
+    }
   }
-  return out;
+  if (!slice.empty()) {
+    batch.addElements(proto, table, set, slice);
+  }
 }
 
 /// Elements in `a` and not in `b` (both sorted containers of the same type).
@@ -425,12 +435,12 @@ void encodeFullTable(nft::Batch& batch, const Table& t) {
 
   forEachSet(t, [&](const std::string& name, const auto& c, auto toEl) {
     if (!c.empty()) {
-      batch.addElements(f.proto, table, name, allOf(c, toEl));
+      addAll(batch, f.proto, table, name, c, toEl);
     }
   });
   for (const auto& [n, elements] : t.backends) {
     if (!elements.empty()) {
-      batch.addElements(f.proto, table, backendsMapName(n), allOf(elements, kAnyToElement));
+      addAll(batch, f.proto, table, backendsMapName(n), elements, kAnyToElement);
     }
   }
 }

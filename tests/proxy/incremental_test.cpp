@@ -68,8 +68,7 @@ void applyDiff(C& into, const C& before, const C& after) {
   }
 }
 
-template <class T>
-void applyChange(T& t, const TableChange& c) {
+void applyChange(Table& t, const TableChange& c) {
   applyDiff(t.serviceIps, c.before.serviceIps, c.after.serviceIps);
   applyDiff(t.noEndpointServices, c.before.noEndpointServices, c.after.noEndpointServices);
   applyDiff(t.masqueradeServices, c.before.masqueradeServices, c.after.masqueradeServices);
@@ -82,22 +81,12 @@ void applyChange(T& t, const TableChange& c) {
     auto it = byCount.find(n);
     return it == byCount.end() ? kEmpty : it->second;
   };
-  for (std::uint32_t n : c.after.endpointCounts) {
-    applyDiff(t.backends[n], of(c.before.backends, n), of(c.after.backends, n));
-  }
-  std::erase_if(t.backends, [&](const auto& kv) {
-    return c.after.endpointCounts.count(kv.first) == 0;
-  });
-  t.endpointCounts = c.after.endpointCounts;
-  if constexpr (requires { t.affinityBackends; }) {
-    for (std::uint32_t n : c.after.affinityCounts) {
-      applyDiff(t.affinityBackends[n], of(c.before.affinityBackends, n),
-                of(c.after.affinityBackends, n));
+  for (const auto& [maps, counts] : detail::backendMaps()) {
+    for (std::uint32_t n : c.after.*counts) {
+      applyDiff((t.*maps)[n], of(c.before.*maps, n), of(c.after.*maps, n));
     }
-    std::erase_if(t.affinityBackends, [&](const auto& kv) {
-      return c.after.affinityCounts.count(kv.first) == 0;
-    });
-    t.affinityCounts = c.after.affinityCounts;
+    std::erase_if(t.*maps, [&](const auto& kv) { return (c.after.*counts).count(kv.first) == 0; });
+    t.*counts = c.after.*counts;
   }
   t.chains = c.after.chains;
 }
