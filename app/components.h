@@ -8,6 +8,7 @@
 
 #include "app/cli.h"
 #include "common/component.h"
+#include "k8s/objects.h"
 
 namespace kdp::app {
 
@@ -21,5 +22,11 @@ struct NotBuilt : std::runtime_error {
 /// (proxy: --node-name; dns: --listen; ingress: --http or --https); none is fine (the store and
 /// metrics alone). Throws NotBuilt, or std::runtime_error for options a component refuses.
 std::vector<std::unique_ptr<Component>> makeComponents(const Options& options);
+
+/// The kinds the components of `options` read from the store, which the Kubernetes API source
+/// lists and watches (and RBAC must allow): Services and EndpointSlices for all; Nodes for the
+/// proxy (topology); Pods for dns --pods verified; Ingresses, IngressClasses and TLS Secrets for
+/// ingress. `run` without components: all but Pods.
+std::vector<k8s::Kind> kindsNeeded(const Options& options);
 
 }  // namespace kdp::app

@@ -22,6 +22,8 @@
 #include "app/metrics_server.h"
 #include "app/summary.h"
 #include "common/metrics.h"
+#include "k8s/api_config.h"
+#include "k8s/api_source.h"
 #include "k8s/manifests_source.h"
 #include "k8s/source.h"
 #include "k8s/store.h"
@@ -72,6 +74,20 @@ std::vector<metrics::CollectorHandle> registerStoreMetrics(metrics::Registry& re
       "kube_dataplane_decode_errors_total", "Objects or files the source refused.",
       metrics::Type::Counter,
       [&source] { return static_cast<double>(source.stats().decodeErrors); }));
+  handles.push_back(registry.addCollector(
+      "kube_dataplane_api_watch_events_total",
+      "WATCH events received from the Kubernetes API (bookmarks included).",
+      metrics::Type::Counter,
+      [&source] { return static_cast<double>(source.stats().watchEvents); }));
+  handles.push_back(registry.addCollector(
+      "kube_dataplane_api_relists_total",
+      "LISTs of a kind after its first one (a watch that expired: 410 Gone).",
+      metrics::Type::Counter, [&source] { return static_cast<double>(source.stats().relists); }));
+  handles.push_back(registry.addCollector(
+      "kube_dataplane_api_retries_total",
+      "Kubernetes API requests that failed and were retried after a backoff.",
+      metrics::Type::Counter,
+      [&source] { return static_cast<double>(source.stats().reconnects); }));
   return handles;
 }
 
@@ -102,15 +118,38 @@ int runMain(const Options& options, const sigset_t& stopSignals) {
 
   // --- proxy one-shot modes (--dry-run, --once, --cleanup): proxy/one_shot.h ---
   if (options.command == Command::Proxy && options.proxy.mode != kdp::proxy::ProxyMode::Sync) {
+    if (options.proxy.mode != kdp::proxy::ProxyMode::Cleanup &&
+        options.source.manifestsDir.empty()) {
+      return failWith("proxy --dry-run and --once read --manifests DIR (not the Kubernetes API)",
+                      kExitUsage);
+    }
     unblockStopSignals(stopSignals);
     return kdp::proxy::runOneShot(options.proxy, options.source.manifestsDir);
   }
   // --- end proxy one-shot modes ---
 
-  if (!options.source.kubeconfig.empty() || options.source.manifestsDir.empty()) {
-    return failWith("the Kubernetes API source is not built yet (use --manifests DIR)",
-                    kExitUsage);
+  // The source: --manifests DIR, --kubeconfig FILE, or in a pod the in-cluster config.
+  std::unique_ptr<k8s::Source> source;
+  k8s::ApiSource* api = nullptr;
+  if (!options.source.manifestsDir.empty()) {
+    source = k8s::makeManifestsSource(options.source.manifestsDir);
+  } else {
+    k8s::ApiConfig config;
+    try {
+      config = options.source.kubeconfig.empty()
+                   ? k8s::inClusterConfig(k8s::processEnv, k8s::readWholeFile)
+                   : k8s::loadKubeconfig(options.source.kubeconfig);
+    } catch (const k8s::ApiConfigError& e) {
+      // No source flag outside a pod is a usage error; a broken file or mount is not.
+      const bool noSource =
+          options.source.kubeconfig.empty() && !k8s::inCluster(k8s::processEnv);
+      return failWith(e.what(), noSource ? kExitUsage : kExitFailure);
+    }
+    auto apiSource = k8s::makeApiSource(std::move(config), kdp::app::kindsNeeded(options));
+    api = apiSource.get();
+    source = std::move(apiSource);
   }
+
   std::vector<std::unique_ptr<kdp::Component>> components;
   try {
     components = kdp::app::makeComponents(options);
@@ -121,7 +160,6 @@ int runMain(const Options& options, const sigset_t& stopSignals) {
   }
 
   k8s::Store store;
-  auto source = k8s::makeManifestsSource(options.source.manifestsDir);
 
   if (options.dryRun) {
     unblockStopSignals(stopSignals);
@@ -161,7 +199,33 @@ int runMain(const Options& options, const sigset_t& stopSignals) {
   }
 
   try {
-    source->start(store);
+    if (api) {
+      // Waits for the first full state but still stops on SIGTERM: an unreachable API server
+      // is retried for as long as it takes.
+      api->startAsync(store);
+      while (true) {
+        const auto state = api->waitSynced(std::chrono::milliseconds(100));
+        if (state == k8s::ApiSource::SyncState::Synced) {
+          break;
+        }
+        const timespec now{0, 0};
+        const bool stopping = state == k8s::ApiSource::SyncState::Pending &&
+                              sigtimedwait(&stopSignals, nullptr, &now) > 0;
+        if (state == k8s::ApiSource::SyncState::Failed || stopping) {
+          source->stop();
+          if (server) {
+            server->stop();
+          }
+          if (stopping) {
+            SPDLOG_LOGGER_INFO(log, "stopped before the first full state");
+            return 0;
+          }
+          return failWith(api->error(), kExitFailure);
+        }
+      }
+    } else {
+      source->start(store);
+    }
   } catch (const std::runtime_error& e) {
     return failWith(e.what(), kExitFailure);
   }

@@ -88,4 +88,28 @@ DecodeResult decodeYaml(std::string_view text, std::string_view source) {
   return result;
 }
 
+DecodeResult decodeApiList(std::string_view text, Kind kind, ListMeta& meta) {
+  DecodeResult result;
+  detail::JsonDocumentOptions options{"api", -1, kind, true};
+  options.listMeta = &meta;
+  if (auto error = detail::decodeJsonDocument(text, /*padded=*/false, options, result)) {
+    result = DecodeResult{};
+    result.syntaxError = true;
+    result.errors.push_back(std::move(*error));
+  }
+  return result;
+}
+
+bool decodeWatchEvent(std::string_view text, Kind kind, WatchEvent& event, std::string& error) {
+  return detail::decodeWatchEventDocument(text, kind, event, error);
+}
+
+std::string decodeApiStatusMessage(std::string_view text) {
+  return detail::decodeApiStatusMessage(text);
+}
+
+std::vector<std::string> decodeApiGroupVersions(std::string_view text) {
+  return detail::decodeApiGroupVersions(text);
+}
+
 }  // namespace kdp::k8s

@@ -7,6 +7,7 @@
 // others. Kinds the data plane does not use are counted in `skipped` and otherwise ignored.
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,5 +46,46 @@ DecodeResult decodeYaml(std::string_view text, std::string_view source);
 /// `itemKind` names the kind of List items that carry no `kind` field (API LIST responses).
 DecodeResult decodeJson(std::string_view text, std::string_view source,
                         std::optional<Kind> itemKind = std::nullopt);
+
+// --- The Kubernetes API's wire format (LIST responses and WATCH events) ----------------------
+
+/// metadata of an API LIST response.
+struct ListMeta {
+  std::string resourceVersion;
+  std::string continueToken;  // metadata.continue: "" on the last page
+};
+
+/// One page of an API LIST of `kind` (`<Kind>List`, items without kind/apiVersion), item by item
+/// as decodeJson; `meta` gets the list's metadata.
+DecodeResult decodeApiList(std::string_view text, Kind kind, ListMeta& meta);
+
+enum class WatchEventType : std::uint8_t { Added, Modified, Deleted, Bookmark, Error };
+
+/// One event of an API WATCH stream of `kind`.
+struct WatchEvent {
+  WatchEventType type = WatchEventType::Error;
+  /// Added/Modified/Deleted: the object, when it decoded (else `result.errors` says why, or
+  /// `result.skipped` counts a kind of another group).
+  DecodeResult result;
+  /// The object's metadata, read even when the object did not decode (a Deleted event still
+  /// removes it): namespace ("default" when absent for namespaced kinds), name, resourceVersion.
+  /// Bookmark: resourceVersion only.
+  std::string namespace_, name, resourceVersion;
+  /// Error: the Status object (code 410 with reason "Expired" or "Gone": relist).
+  std::int64_t errorCode = 0;
+  std::string errorReason, errorMessage;
+};
+
+/// Decodes one WATCH event (a whole JSON object, see k8s/detail/json_stream.h for framing).
+/// Returns false, with `error`, when the text is not an event at all (syntax, no type or object,
+/// an unknown type).
+bool decodeWatchEvent(std::string_view text, Kind kind, WatchEvent& event, std::string& error);
+
+/// The message of an API Status object (the body of an error response); "" when there is none.
+std::string decodeApiStatusMessage(std::string_view text);
+
+/// The versions an API group serves, from its discovery document (GET /apis/<group>), preferred
+/// first. Empty when the text is not an APIGroup.
+std::vector<std::string> decodeApiGroupVersions(std::string_view text);
 
 }  // namespace kdp::k8s

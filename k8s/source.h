@@ -14,6 +14,9 @@ struct SourceStats {
   std::uint64_t skippedObjects = 0;  // objects of kinds the data plane does not use
   std::uint64_t reloads = 0;         // batches written to the store after the first full state
   std::uint64_t files = 0;           // manifests source: files currently loaded
+  std::uint64_t watchEvents = 0;     // API source: WATCH events received (bookmarks included)
+  std::uint64_t relists = 0;         // API source: LISTs after the first (410 Gone, ...)
+  std::uint64_t reconnects = 0;      // API source: failed requests retried after a backoff
 };
 
 class Source {

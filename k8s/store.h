@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -100,6 +101,12 @@ class Batch {
   /// Removes kind namespace/name (namespace ignored for cluster-scoped kinds).
   void remove(Kind kind, std::string ns, std::string name) {
     ops_.push_back(Op{std::nullopt, kind, std::move(ns), std::move(name)});
+  }
+  /// Appends `other`'s writes after these (one store version for several sources of writes).
+  void append(Batch&& other) {
+    ops_.insert(ops_.end(), std::make_move_iterator(other.ops_.begin()),
+                std::make_move_iterator(other.ops_.end()));
+    other.ops_.clear();
   }
   bool empty() const { return ops_.empty(); }
   std::size_t size() const { return ops_.size(); }

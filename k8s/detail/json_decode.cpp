@@ -158,6 +158,9 @@ class DocumentDecoder {
     if (kind != "List" && !(f.items && (kind.empty() || kind.ends_with("List")))) {
       return Shape::Object;
     }
+    if (options_.listMeta) {
+      readListMeta(f, *options_.listMeta);
+    }
     // Items without `kind`: the caller's itemKind, else what "<Kind>List" says.
     if (options_.itemKind) {
       plan.fallbackKind = kindName(*options_.itemKind);
@@ -323,6 +326,25 @@ class DocumentDecoder {
     out_.objects.pop_back();
   }
 
+  static void readListMeta(const RootFields& f, ListMeta& meta) {
+    dom::object m;
+    if (!f.metadata || f.metadata->get_object().get(m) != simdjson::SUCCESS) {
+      return;
+    }
+    for (auto [key, value] : m) {
+      std::string_view text;
+      if (value.get_string().get(text) != simdjson::SUCCESS) {
+        continue;
+      }
+      if (key == "resourceVersion") {
+        meta.resourceVersion.assign(text);
+      } else if (key == "continue") {
+        meta.continueToken.assign(text);
+      }
+    }
+  }
+
+ public:
   // metadata.name and metadata.namespace when they are strings, for errors found before the
   // object is decoded.
   static void peekName(const RootFields& f, std::string_view& ns, std::string_view& name) {
@@ -343,6 +365,8 @@ class DocumentDecoder {
     name = name.substr(0, kDns1123MaxForError);
     ns = ns.substr(0, kDns1123MaxForError);
   }
+
+ private:
 
   void addError(int document, std::string_view kind, std::string_view ns, std::string_view name,
                 std::string field, std::string message) {
@@ -457,6 +481,141 @@ std::optional<DecodeError> decodeJsonDocument(std::string_view text, bool padded
   DocumentDecoder(options, out).decodeRoot(root);
   releaseThreadParserIfHuge();
   return std::nullopt;
+}
+
+namespace {
+
+std::string_view stringField(dom::object o, std::string_view name) {
+  std::string_view v;
+  for (auto [key, value] : o) {
+    if (key == name && value.get_string().get(v) == simdjson::SUCCESS) {
+      return v;
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+bool decodeWatchEventDocument(std::string_view text, Kind kind, WatchEvent& event,
+                              std::string& error) {
+  if (text.size() > kMaxJsonTextBytes) {
+    error = "watch event of " + std::to_string(text.size()) + " bytes is too large";
+    return false;
+  }
+  dom::element root;
+  if (auto code = threadParser().parse(text, /*padded=*/false).get(root);
+      code != simdjson::SUCCESS) {
+    error = std::string("invalid JSON: ") + simdjson::error_message(code);
+    return false;
+  }
+  dom::object envelope;
+  if (root.get_object().get(envelope) != simdjson::SUCCESS) {
+    error = "a watch event must be a JSON object";
+    return false;
+  }
+  std::string_view type;
+  std::optional<dom::element> object;
+  for (auto [key, value] : envelope) {
+    if (key == "type") {
+      if (value.get_string().get(type) != simdjson::SUCCESS) {
+        type = {};
+      }
+    } else if (key == "object") {
+      object = value;
+    }
+  }
+  dom::object o;
+  if (!object || object->get_object().get(o) != simdjson::SUCCESS) {
+    error = "watch event without an object";
+    return false;
+  }
+  if (type == "ADDED") {
+    event.type = WatchEventType::Added;
+  } else if (type == "MODIFIED") {
+    event.type = WatchEventType::Modified;
+  } else if (type == "DELETED") {
+    event.type = WatchEventType::Deleted;
+  } else if (type == "BOOKMARK") {
+    event.type = WatchEventType::Bookmark;
+  } else if (type == "ERROR") {
+    event.type = WatchEventType::Error;
+    for (auto [key, value] : o) {
+      if (key == "code" && value.get_int64().get(event.errorCode) != simdjson::SUCCESS) {
+        event.errorCode = 0;
+      }
+    }
+    event.errorReason.assign(stringField(o, "reason"));
+    event.errorMessage.assign(stringField(o, "message"));
+    return true;
+  } else {
+    error = "unknown watch event type " + quote(type);
+    return false;
+  }
+
+  RootFields f = RootFields::scan(o);
+  dom::object meta;
+  if (f.metadata && f.metadata->get_object().get(meta) == simdjson::SUCCESS) {
+    event.resourceVersion.assign(stringField(meta, "resourceVersion"));
+  }
+  if (event.type == WatchEventType::Bookmark) {
+    return true;
+  }
+  std::string_view ns, name;
+  DocumentDecoder::peekName(f, ns, name);
+  if (isNamespaced(kind) && ns.empty()) {
+    ns = "default";
+  }
+  event.namespace_.assign(isNamespaced(kind) ? ns : std::string_view{});
+  event.name.assign(name);
+  const JsonDocumentOptions options{"api", -1, kind, true};
+  DocumentDecoder(options, event.result)
+      .decodeItem(*object, std::nullopt, kindName(kind), /*apiVersionOptional=*/true);
+  releaseThreadParserIfHuge();
+  return true;
+}
+
+std::string decodeApiStatusMessage(std::string_view text) {
+  dom::element root;
+  dom::object o;
+  if (text.size() > kMaxJsonTextBytes ||
+      threadParser().parse(text, /*padded=*/false).get(root) != simdjson::SUCCESS ||
+      root.get_object().get(o) != simdjson::SUCCESS) {
+    return {};
+  }
+  return std::string(stringField(o, "message"));
+}
+
+std::vector<std::string> decodeApiGroupVersions(std::string_view text) {
+  std::vector<std::string> versions;
+  dom::element root;
+  dom::object o;
+  if (threadParser().parse(text, /*padded=*/false).get(root) != simdjson::SUCCESS ||
+      root.get_object().get(o) != simdjson::SUCCESS || stringField(o, "kind") != "APIGroup") {
+    return versions;
+  }
+  std::string preferred;
+  for (auto [key, value] : o) {
+    dom::object p;
+    dom::array a;
+    if (key == "preferredVersion" && value.get_object().get(p) == simdjson::SUCCESS) {
+      preferred.assign(stringField(p, "version"));
+    } else if (key == "versions" && value.get_array().get(a) == simdjson::SUCCESS) {
+      for (dom::element v : a) {
+        dom::object vo;
+        if (v.get_object().get(vo) == simdjson::SUCCESS) {
+          if (auto name = stringField(vo, "version"); !name.empty()) {
+            versions.emplace_back(name);
+          }
+        }
+      }
+    }
+  }
+  if (auto it = std::find(versions.begin(), versions.end(), preferred);
+      it != versions.end() && it != versions.begin()) {
+    std::rotate(versions.begin(), it, it + 1);
+  }
+  return versions;
 }
 
 }  // namespace kdp::k8s::detail

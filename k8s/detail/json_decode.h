@@ -5,6 +5,8 @@
 
 #include <cstddef>
 #include <optional>
+#include <string>
+#include <vector>
 #include <string_view>
 
 #include "k8s/decode.h"
@@ -21,6 +23,8 @@ struct JsonDocumentOptions {
   /// true (JSON): a List item's index is the DecodeError::document. false (YAML): the document
   /// index stays and the item shows in the field path as items[i].
   bool listItemsAsDocuments = true;
+  /// When set and the text is a List: its metadata.resourceVersion and metadata.continue.
+  ListMeta* listMeta = nullptr;
 };
 
 /// Parses `text` with this thread's simdjson parser and appends what it holds to `out`.
@@ -31,5 +35,11 @@ struct JsonDocumentOptions {
 std::optional<DecodeError> decodeJsonDocument(std::string_view text, bool padded,
                                               const JsonDocumentOptions& options,
                                               DecodeResult& out);
+
+/// decodeWatchEvent and decodeApiGroupVersions of k8s/decode.h, on this thread's parser.
+bool decodeWatchEventDocument(std::string_view text, Kind kind, WatchEvent& event,
+                              std::string& error);
+std::vector<std::string> decodeApiGroupVersions(std::string_view text);
+std::string decodeApiStatusMessage(std::string_view text);
 
 }  // namespace kdp::k8s::detail
