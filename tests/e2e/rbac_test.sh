@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # deploy/ against a real kube-apiserver with RBAC on: every manifest is accepted by the server
 # (validation, defaulting, admission), and each ServiceAccount, with its own token, has exactly the
-# rights its workload uses (the server's own list of its rules equals ours) and is refused beyond
-# them on real requests.
+# rights its workload uses (the server's own list of its rules equals ours), is refused beyond them
+# on real requests, and the program runs with them (the workloads' own command lines).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/apiserver.sh"
 deploy=$(cd "$(dirname "$0")/../../deploy" && pwd)
@@ -21,21 +21,6 @@ caps=$(kdp_kubectl -n kube-dataplane get daemonset kube-dataplane-node \
 [ "$(kdp_kubectl -n kube-dataplane get deployment kube-dataplane-ingress \
   -o jsonpath='{.spec.template.spec.securityContext.runAsNonRoot}')" = true ] ||
   kdp_fail "the ingress Deployment may run as root"
-
-# The workloads' command lines (as the server stored them, $(VAR) expanded as the kubelet would)
-# are ones the program accepts: `run` with them loads a source and exits (--dry-run).
-workload_args() {  # workload_args daemonset|deployment NAME: one argument per line
-  kdp_kubectl -n kube-dataplane get "$1" "$2" -o json | jq -r '.spec.template.spec.containers[0].args[]' |
-    sed 's/$(NODE_NAME)/node-1/; s/$(NODE_IP)/127.0.0.1/'
-}
-mapfile -t node_args < <(workload_args daemonset kube-dataplane-node)
-mapfile -t ingress_args < <(workload_args deployment kube-dataplane-ingress)
-[ "${node_args[0]}" = run ] && [ "${ingress_args[0]}" = ingress ] || kdp_fail "unexpected commands: ${node_args[0]} ${ingress_args[0]}"
-mkdir "$KDP_TMP/empty"
-"$KDP_BIN" "${node_args[@]}" --manifests "$KDP_TMP/empty" --dry-run >/dev/null 2>"$KDP_TMP/err" ||
-  kdp_fail "the DaemonSet's command line is refused: ${node_args[*]}: $(cat "$KDP_TMP/err")"
-"$KDP_BIN" run "${ingress_args[@]:1}" --manifests "$KDP_TMP/empty" --dry-run >/dev/null 2>"$KDP_TMP/err" ||
-  kdp_fail "the ingress Deployment's command line is refused: ${ingress_args[*]}: $(cat "$KDP_TMP/err")"
 
 kdp_api_sa_kubeconfig kube-dataplane kube-dataplane-node "$KDP_TMP/node.yaml"
 kdp_api_sa_kubeconfig kube-dataplane kube-dataplane-ingress "$KDP_TMP/ingress.yaml"
@@ -133,4 +118,49 @@ renewed=$(jq -c '.spec.holderIdentity = "other"' "$KDP_TMP/body")
 expect ingress 200 PUT "$leases/kube-dataplane-ingress" "$renewed"
 expect ingress 403 DELETE "$leases/kube-dataplane-ingress"
 expect ingress 403 POST /apis/coordination.k8s.io/v1/namespaces/default/leases "$lease"
+
+# The program itself, with the workloads' command lines as the server stored them ($(VAR) expanded
+# as the kubelet would) and each ServiceAccount's token: `run … --dry-run` lists every kind its
+# components read, syncs, prints the store and exits. With the other workload's ServiceAccount it is
+# refused, naming what it may not list.
+workload_args() {  # workload_args daemonset|deployment NAME: one argument per line
+  kdp_kubectl -n kube-dataplane get "$1" "$2" -o json | jq -r '.spec.template.spec.containers[0].args[]' |
+    sed 's/$(NODE_NAME)/node-1/; s/$(NODE_IP)/127.0.0.1/'
+}
+# One object of each kind read (a TLS Secret, and an Opaque one the ingress must not hold).
+kdp_kubectl apply -f - >/dev/null <<'SLICE'
+apiVersion: discovery.k8s.io/v1beta1
+kind: EndpointSlice
+metadata: {name: web-1, namespace: default, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+endpoints: [{addresses: [10.244.1.5], conditions: {ready: true}}]
+ports: [{name: "", port: 8080, protocol: TCP}]
+SLICE
+kdp_kubectl create secret tls web-tls -n default --cert="$KDP_API_TMP/pki/server.crt" \
+  --key="$KDP_API_TMP/pki/server.key" >/dev/null
+kdp_kubectl create secret generic not-tls -n default --from-literal=password=x >/dev/null
+mapfile -t node_args < <(workload_args daemonset kube-dataplane-node)
+mapfile -t ingress_args < <(workload_args deployment kube-dataplane-ingress)
+[ "${node_args[0]}" = run ] || kdp_fail "the DaemonSet runs ${node_args[0]}, not run"
+[ "${ingress_args[0]}" = ingress ] || kdp_fail "the Deployment runs ${ingress_args[0]}, not ingress"
+ingress_args[0]=run  # `ingress` has no --dry-run; `run` with only ingress flags runs only ingress
+# dataplane SA "${args[@]}": exit status; stdout in $KDP_TMP/out, stderr in $KDP_TMP/err
+dataplane() {
+  local sa=$1; shift
+  timeout 60 "$KDP_BIN" "$@" --kubeconfig "$KDP_TMP/$sa.yaml" --dry-run >"$KDP_TMP/out" 2>"$KDP_TMP/err"
+}
+dataplane node "${node_args[@]}" ||
+  kdp_fail "the DaemonSet's command line with its ServiceAccount: ${node_args[*]}: $(cat "$KDP_TMP/err")"
+grep -q '^objects: .*Service=3 EndpointSlice=1 .*Node=0 ' "$KDP_TMP/out" ||
+  kdp_fail "node: unexpected store: $(cat "$KDP_TMP/out")"
+dataplane ingress "${ingress_args[@]}" ||
+  kdp_fail "the ingress Deployment's command line with its ServiceAccount: ${ingress_args[*]}: $(cat "$KDP_TMP/err")"
+grep -q '^objects: .*Service=3 EndpointSlice=1 Ingress=1 IngressClass=1 Secret=1 ' "$KDP_TMP/out" ||
+  kdp_fail "ingress: unexpected store: $(cat "$KDP_TMP/out")"
+if dataplane node "${ingress_args[@]}"; then kdp_fail "ingress ran with the node's ServiceAccount"; fi
+grep -q 'HTTP 403: .*cannot list resource "\(secrets\|ingresses\|ingressclasses\)"' "$KDP_TMP/err" ||
+  kdp_fail "ingress with the node's ServiceAccount: $(cat "$KDP_TMP/err")"
+if dataplane ingress "${node_args[@]}"; then kdp_fail "proxy+dns ran with the ingress's ServiceAccount"; fi
+grep -q 'HTTP 403: .*cannot list resource "nodes"' "$KDP_TMP/err" ||
+  kdp_fail "proxy+dns with the ingress's ServiceAccount: $(cat "$KDP_TMP/err")"
 echo PASS
