@@ -211,7 +211,7 @@ class ApiSourceImpl final : public ApiSource {
                                       detail::Backoff& backoff) {
     if (!listed && error.isConfiguration()) {
       // main prints the reason as the program's one line.
-      SPDLOG_LOGGER_DEBUG(log_, "cannot start kind={} error=\"{}\"", kindName(kind), error.message);
+      log_->debug("cannot start kind={} error=\"{}\"", kindName(kind), error.message);
       setState(SyncState::Failed, config_.origin + ": " + error.message);
       co_return true;
     }
@@ -305,7 +305,7 @@ class ApiSourceImpl final : public ApiSource {
                                (page.errors.empty() ? "undecodable" : page.errors.front().str())};
       }
       countDecode(page);
-      SPDLOG_LOGGER_DEBUG(log_, "list page kind={} items={} more={}", kindName(spec.kind),
+      log_->debug("list page kind={} items={} more={}", kindName(spec.kind),
                           page.objects.size(), !meta.continueToken.empty());
       if (out.objects.empty()) {
         out.objects = std::move(page.objects);
