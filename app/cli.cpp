@@ -58,7 +58,10 @@ struct Raw {
   std::vector<std::string> listen, clusterDomain, upstream, ttl, pods, threads, cacheSize;
   bool autopath = false;
   std::vector<std::string> http, https, ingressClass, publishAddress, publishService, accessLog,
-      defaultCert, defaultKey, maxBodySize;
+      defaultCert, defaultKey, maxBodySize, maxConnections, loadBalance, accessLogFormat,
+      upstreamConnectTimeout, upstreamReadTimeout, clientHeaderTimeout, clientIdleTimeout;
+  std::vector<std::string> explainSrc, explainDst, explainProto, healthz;
+  const CLI::App* explain = nullptr;  // `proxy explain`, when built
 };
 
 // --- building the CLI11 app -------------------------------------------------------------------
@@ -101,6 +104,8 @@ void addProxy(CLI::App* app, Raw& r, bool run) {
   value(app, "--nodeport-addresses", r.nodeportAddresses, "CIDR,...",
         "Serve NodePorts only on local addresses in these ranges (default: all)", g);
   flag(app, "--masquerade-all", r.masqueradeAll, "SNAT all traffic to service IPs", g);
+  value(app, "--healthz", r.healthz, "ADDR:PORT",
+        "Serve kube-proxy's /healthz and /livez (200 while syncs keep up, else 503)", g);
   if (run) {
     flag(app, "--dry-run", r.dryRun, "Load the source, print a summary of it and exit", "Common");
     return;
@@ -108,6 +113,15 @@ void addProxy(CLI::App* app, Raw& r, bool run) {
   flag(app, "--dry-run", r.dryRun, "Print the nftables ruleset (nft -f syntax) and exit", g);
   flag(app, "--once", r.once, "Apply one full sync to the kernel and exit", g);
   flag(app, "--cleanup", r.cleanup, "Delete kube-dataplane's nftables tables and exit", g);
+  // `proxy explain --src IP --dst IP:PORT ...`: the proxy's flags may follow it (fallthrough).
+  CLI::App* explain = app->add_subcommand(
+      "explain", "Say which Service, rule path and endpoints a new connection would meet");
+  explain->fallthrough();
+  explain->allow_extras();
+  value(explain, "--src", r.explainSrc, "IP", "The connection's source address", "Explain");
+  value(explain, "--dst", r.explainDst, "IP:PORT", "Its destination ([IPv6]:PORT)", "Explain");
+  value(explain, "--proto", r.explainProto, "PROTO", "tcp|udp|sctp (tcp)", "Explain");
+  r.explain = explain;
 }
 
 void addThreads(CLI::App* app, Raw& r, const std::string& group) {
@@ -149,6 +163,21 @@ void addIngress(CLI::App* app, Raw& r, bool run) {
   value(app, "--default-key", r.defaultKey, "FILE", "PEM key of --default-cert", g);
   value(app, "--max-body-size", r.maxBodySize, "BYTES",
         "Largest request body, with k/m/g suffixes; 0 = no limit (1m)", g);
+  value(app, "--access-log-format", r.accessLogFormat, "FORMAT",
+        "text|json: one line per request (text)", g);
+  value(app, "--max-connections", r.maxConnections, "N",
+        "Client connections open at once; more are closed at accept (50000)", g);
+  value(app, "--load-balance", r.loadBalance, "POLICY",
+        "round-robin|least-request, for Ingresses without a load-balance annotation "
+        "(round-robin)", g);
+  value(app, "--upstream-connect-timeout", r.upstreamConnectTimeout, "SECONDS",
+        "Connecting to an endpoint, 1-3600 (5); an Ingress annotation overrides it", g);
+  value(app, "--upstream-read-timeout", r.upstreamReadTimeout, "SECONDS",
+        "Waiting for an upstream's response header, 1-3600 (60); an annotation overrides it", g);
+  value(app, "--client-header-timeout", r.clientHeaderTimeout, "SECONDS",
+        "A connection's first request header, from accept, 1-3600 (20)", g);
+  value(app, "--client-idle-timeout", r.clientIdleTimeout, "SECONDS",
+        "An idle keep-alive connection until its next request header, 1-3600 (60)", g);
 }
 
 // --- validation -------------------------------------------------------------------------------
@@ -395,10 +424,34 @@ Options validate(Command command, const Raw& r) {
       p.nodePortAddresses.push_back(parseCidr("--nodeport-addresses", s));
     }
     p.masqueradeAll = r.masqueradeAll;
+    if (auto v = single("--healthz", r.healthz)) {
+      p.healthz = parseAddr("--healthz", *v);
+    }
     exclusive("--dry-run", r.dryRun, "--once", r.once);
     exclusive("--dry-run", r.dryRun, "--cleanup", r.cleanup);
     exclusive("--once", r.once, "--cleanup", r.cleanup);
-    if (r.dryRun && !run) {
+    if (r.explain != nullptr && r.explain->parsed()) {
+      exclusive("explain", true, "--dry-run", r.dryRun);
+      exclusive("explain", true, "--once", r.once);
+      exclusive("explain", true, "--cleanup", r.cleanup);
+      p.mode = ProxyMode::Explain;
+      auto src = single("--src", r.explainSrc);
+      auto dst = single("--dst", r.explainDst);
+      need("--src", src.has_value());
+      need("--dst", dst.has_value());
+      p.explain.src = parseIp("--src", *src);
+      const HostPort hp = parseAddr("--dst", *dst);
+      p.explain.dst = hp.ip;
+      p.explain.port = hp.port;
+      if (p.explain.src.family() != p.explain.dst.family()) {
+        fail("--src: " + quote(*src) + " and --dst are of different address families");
+      }
+      if (auto v = single("--proto", r.explainProto)) {
+        static constexpr std::pair<std::string_view, std::uint8_t> kProtos[] = {
+            {"tcp", 6}, {"udp", 17}, {"sctp", 132}};
+        p.explain.proto = parseEnum("--proto", *v, kProtos);
+      }
+    } else if (r.dryRun && !run) {
       p.mode = ProxyMode::DryRun;
     } else if (r.once) {
       p.mode = ProxyMode::Once;
@@ -500,6 +553,31 @@ Options validate(Command command, const Raw& r) {
     if (auto v = single("--max-body-size", r.maxBodySize)) {
       i.maxBodySize = parseSize("--max-body-size", *v);
     }
+    if (auto v = single("--access-log-format", r.accessLogFormat)) {
+      static constexpr std::pair<std::string_view, bool> kFormats[] = {{"text", false},
+                                                                       {"json", true}};
+      i.accessLog.json = parseEnum("--access-log-format", *v, kFormats);
+    }
+    if (auto v = single("--max-connections", r.maxConnections)) {
+      i.maxConnections =
+          static_cast<std::size_t>(parseNumber("--max-connections", *v, 1, 10'000'000));
+    }
+    if (auto v = single("--load-balance", r.loadBalance)) {
+      static constexpr std::pair<std::string_view, ingress::Balance> kPolicies[] = {
+          {"round-robin", ingress::Balance::RoundRobin},
+          {"least-request", ingress::Balance::LeastRequest}};
+      i.loadBalance = parseEnum("--load-balance", *v, kPolicies);
+    }
+    auto seconds = [](const std::string& name, const std::vector<std::string>& raw,
+                      std::chrono::seconds& into) {
+      if (auto v = single(name, raw)) {
+        into = std::chrono::seconds(parseNumber(name, *v, 1, 3600));
+      }
+    };
+    seconds("--upstream-connect-timeout", r.upstreamConnectTimeout, i.upstreamConnectTimeout);
+    seconds("--upstream-read-timeout", r.upstreamReadTimeout, i.upstreamReadTimeout);
+    seconds("--client-header-timeout", r.clientHeaderTimeout, i.clientHeaderTimeout);
+    seconds("--client-idle-timeout", r.clientIdleTimeout, i.clientIdleTimeout);
     if (command == Command::Ingress) {
       need("--http", i.http.has_value());
       need("--https", i.https.has_value());
@@ -613,6 +691,11 @@ std::variant<Options, CliExit> parseCommandLine(int argc, const char* const* arg
     }
     if (const auto extra = sub.app->remaining(); !extra.empty()) {
       return usage(describeExtra(extra.front(), false));
+    }
+    if (raw.explain != nullptr && raw.explain->parsed()) {
+      if (const auto extra = raw.explain->remaining(); !extra.empty()) {
+        return usage(describeExtra(extra.front(), false));
+      }
     }
     try {
       return validate(sub.command, raw);

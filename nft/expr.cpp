@@ -52,6 +52,13 @@ ExprHandle ct(std::uint32_t key, std::uint32_t dreg) {
   return e;
 }
 
+ExprHandle ctSet(std::uint32_t key, std::uint32_t sreg) {
+  auto e = alloc("ct");
+  nftnl_expr_set_u32(e.get(), NFTNL_EXPR_CT_KEY, key);
+  nftnl_expr_set_u32(e.get(), NFTNL_EXPR_CT_SREG, sreg);
+  return e;
+}
+
 ExprHandle cmp(std::uint32_t sreg, std::uint32_t op, std::span<const std::uint8_t> data) {
   auto e = alloc("cmp");
   nftnl_expr_set_u32(e.get(), NFTNL_EXPR_CMP_SREG, sreg);
@@ -125,13 +132,24 @@ ExprHandle numgenRandom(std::uint32_t dreg, std::uint32_t modulus) {
 ExprHandle jhash(std::uint32_t sreg, std::uint32_t len, std::uint32_t dreg, std::uint32_t modulus,
                  std::uint32_t seed) {
   auto e = alloc("hash");
+  nftnl_expr_set_u32(e.get(), NFTNL_EXPR_HASH_TYPE, NFT_HASH_JENKINS);
   nftnl_expr_set_u32(e.get(), NFTNL_EXPR_HASH_SREG, sreg);
   nftnl_expr_set_u32(e.get(), NFTNL_EXPR_HASH_DREG, dreg);
   nftnl_expr_set_u32(e.get(), NFTNL_EXPR_HASH_LEN, len);
   nftnl_expr_set_u32(e.get(), NFTNL_EXPR_HASH_MODULUS, modulus);
   nftnl_expr_set_u32(e.get(), NFTNL_EXPR_HASH_SEED, seed);
   nftnl_expr_set_u32(e.get(), NFTNL_EXPR_HASH_OFFSET, 0);
-  nftnl_expr_set_u32(e.get(), NFTNL_EXPR_HASH_TYPE, NFT_HASH_JENKINS);
+  return e;
+}
+
+ExprHandle dynsetUpdate(const std::string& set, std::uint32_t keyReg, std::uint32_t dataReg,
+                        std::uint64_t timeoutMs) {
+  auto e = alloc("dynset");
+  nftnl_expr_set_u32(e.get(), NFTNL_EXPR_DYNSET_SREG_KEY, keyReg);
+  nftnl_expr_set_u32(e.get(), NFTNL_EXPR_DYNSET_SREG_DATA, dataReg);
+  nftnl_expr_set_u32(e.get(), NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_UPDATE);
+  nftnl_expr_set_u64(e.get(), NFTNL_EXPR_DYNSET_TIMEOUT, timeoutMs);
+  nftnl_expr_set_str(e.get(), NFTNL_EXPR_DYNSET_SET_NAME, set.c_str());
   return e;
 }
 

@@ -202,7 +202,11 @@ class TableBuilder {
       return;
     }
     t_.clusterIps.insert(*clusterIp);
-    const bool affinity = svc.sessionAffinity == k8s::SessionAffinity::ClientIP;
+    // ClientIP affinity: its timeout in seconds (the API allows 1..86400); 0 = no affinity.
+    const std::uint32_t affinity =
+        svc.sessionAffinity == k8s::SessionAffinity::ClientIP
+            ? static_cast<std::uint32_t>(std::clamp(svc.sessionAffinityTimeoutSeconds, 1, 86400))
+            : 0;
     const bool externalLocal = svc.externalTrafficPolicy == TrafficPolicy::Local;
     const bool internalLocal = svc.internalTrafficPolicy == TrafficPolicy::Local;
     const bool hasNodePorts =
@@ -267,16 +271,25 @@ class TableBuilder {
       r.kind = RuleKind::DnatRandom;
       r.n = n;
       t_.chains.push_back({endpointsChainName(n), std::nullopt, {r}});
-      if (affinityCounts_.count(n) != 0) {
-        r.kind = RuleKind::DnatHash;
-        t_.chains.push_back({affinityChainName(n), std::nullopt, {r}});
-      }
+    }
+    for (const auto& [n, timeout] : affinityChains_) {
+      auto rule = [n = n](RuleKind kind, std::uint32_t t = 0) {
+        StaticRule r;
+        r.kind = kind;
+        r.n = n;
+        r.timeoutSeconds = t;
+        return r;
+      };
+      t_.chains.push_back({affinityChainName(n, timeout), std::nullopt,
+                           {rule(RuleKind::AffinityPick), rule(RuleKind::AffinityRecall),
+                            rule(RuleKind::AffinityRemember, timeout),
+                            rule(RuleKind::AffinityDnat)}});
     }
   }
 
  private:
   void addDestination(const ServiceKey& key, const std::vector<Backend>& eps, bool dropWhenEmpty,
-                      bool affinity, bool masquerade) {
+                      std::uint32_t affinity, bool masquerade) {
     t_.owners.emplace(key, owner_);
     if (eps.empty()) {
       t_.noEndpointServices[key] =
@@ -289,13 +302,15 @@ class TableBuilder {
       return;
     }
     const auto n = static_cast<std::uint32_t>(eps.size());
-    t_.endpointCounts.insert(n);
-    if (affinity) {
-      affinityCounts_.insert(n);
+    if (affinity != 0) {
+      t_.affinityCounts.insert(n);
+      affinityChains_.insert({n, affinity});
+      t_.serviceIps[key] = Verdict::gotoChain(affinityChainName(n, affinity));
+    } else {
+      t_.endpointCounts.insert(n);
+      t_.serviceIps[key] = Verdict::gotoChain(endpointsChainName(n));
     }
-    t_.serviceIps[key] = Verdict::gotoChain(affinity ? affinityChainName(n)
-                                                     : endpointsChainName(n));
-    auto& backends = t_.backends[n];
+    auto& backends = affinity != 0 ? t_.affinityBackends[n] : t_.backends[n];
     for (std::uint32_t slot = 0; slot < n; ++slot) {
       backends[{key, slot}] = eps[slot];
       t_.hairpin.insert(eps[slot].ip);
@@ -307,7 +322,7 @@ class TableBuilder {
 
   Table& t_;
   const NodeInfo& node_;
-  std::set<std::uint32_t> affinityCounts_;
+  std::set<std::pair<std::uint32_t, std::uint32_t>> affinityChains_;  // (N, timeout)
   std::string owner_;  // of the Service port being added
 };
 

@@ -15,6 +15,9 @@
 #include "k8s/store.h"
 #include "proxy/compiler.h"
 #include "proxy/incremental.h"
+#include "proxy/flow_cleaner.h"
+#include "proxy/health_server.h"
+#include "proxy/local_addresses.h"
 #include "proxy/syncer.h"
 
 namespace kdp::proxy {
@@ -79,6 +82,9 @@ struct Metrics {
       for (const auto& [n, els] : t.backends) {
         counts["backends"] += els.size();
       }
+      for (const auto& [n, els] : t.affinityBackends) {
+        counts["backends"] += els.size();
+      }
       for (const auto& c : t.chains) {
         ruleCount += c.rules.size();
       }
@@ -105,6 +111,14 @@ class ProxyComponent final : public Component {
   void start(k8s::Store& store) override {
     syncer_ = std::make_unique<Syncer>();  // throws when netlink is unavailable
     metrics_ = std::make_unique<Metrics>(Metrics::make(metrics::defaultRegistry()));
+    flowCleaner_ = std::make_unique<FlowCleaner>(metrics::defaultRegistry().counter(
+        "kube_dataplane_proxy_conntrack_entries_deleted_total",
+        "Stale UDP conntrack entries deleted (their endpoint or destination went away)."));
+    // Interface addresses are read once: --nodeport-addresses picks NodePort addresses from them.
+    localAddresses_ = localAddresses();
+    health_ = std::make_unique<HealthServer>(
+        makeNodeInfo(*store.snapshot(), options_, localAddresses_).nodePortIps, options_.healthz);
+    health_->queued();  // as kube-proxy: unhealthy if the first sync never comes
     sub_ = store.subscribe();
     thread_ = std::thread([this] { run(); });
   }
@@ -119,6 +133,8 @@ class ProxyComponent final : public Component {
     if (thread_.joinable()) {
       thread_.join();
     }
+    flowCleaner_.reset();
+    health_.reset();
   }
 
  private:
@@ -136,6 +152,7 @@ class ProxyComponent final : public Component {
         snap = update->snapshot;
         changes.merge(update->changes);
         dirty = true;
+        health_->queued();
       }
       if (stopping_.load()) {
         break;
@@ -152,7 +169,7 @@ class ProxyComponent final : public Component {
         continue;
       }
       const auto started = Clock::now();
-      const NodeInfo node = makeNodeInfo(*snap, options_);
+      const NodeInfo node = makeNodeInfo(*snap, options_, localAddresses_);
       // Only the Services the changes name are recompiled, and only their element differences
       // are sent (whole tables on the first sync, after a failure, after drift).
       const RulesetChange change = compiler_.update(*snap, changes, node);
@@ -168,6 +185,14 @@ class ProxyComponent final : public Component {
         continue;
       }
       dirty = false;
+      health_->updated();
+      health_->setServices(healthCheckServices(*snap, node));
+      if (result->messages > 0 && change.touches(kProtoUdp)) {
+        // A copy, as the model changes under the cleaner's thread; only UDP changes matter to it.
+        // TODO(proxy-features): take the RulesetChange instead (removed UDP backends are in its
+        // `before` side): this copy costs O(cluster) per UDP change.
+        flowCleaner_->applied(std::make_shared<const Ruleset>(desired));
+      }
       (result->full ? metrics_->fullSync : metrics_->partialSync).observe(seconds);
       metrics_->elements.set(static_cast<double>(desired.elementCount()));
       metrics_->setCounts(metrics::defaultRegistry(), desired);
@@ -193,6 +218,9 @@ class ProxyComponent final : public Component {
   std::unique_ptr<Syncer> syncer_;
   IncrementalCompiler compiler_;  // sync thread only
   std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<FlowCleaner> flowCleaner_;
+  std::unique_ptr<HealthServer> health_;
+  std::vector<IpAddr> localAddresses_;
   std::shared_ptr<k8s::Subscription> sub_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};

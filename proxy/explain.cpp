@@ -27,7 +27,6 @@ std::string explain(const Ruleset& ruleset, const Probe& probe) {
   if (table == nullptr || probe.src.family() != probe.dst.family()) {
     return out + "  not ours: no kube-dataplane table for this address family\n";
   }
-  const std::string fam = table->family == IpFamily::V4 ? "ip" : "ip6";
   auto owner = [&]() -> std::string {
     auto it = table->owners.find(key);
     return it == table->owners.end() ? std::string("?") : it->second;
@@ -60,9 +59,10 @@ std::string explain(const Ruleset& ruleset, const Probe& probe) {
         }
       }
     }
+    const bool affinity = it->second.chain.rfind("endpoints-affinity-", 0) == 0;
     std::vector<Backend> eps;
     std::uint32_t n = 0;
-    for (const auto& [count, elements] : table->backends) {
+    for (const auto& [count, elements] : affinity ? table->affinityBackends : table->backends) {
       for (const auto& [k, b] : elements) {
         if (k.service == key) {
           eps.push_back(b);
@@ -70,9 +70,25 @@ std::string explain(const Ruleset& ruleset, const Probe& probe) {
         }
       }
     }
-    const bool affinity = it->second.chain.rfind("endpoints-affinity-", 0) == 0;
-    out += "  " + it->second.chain + ": dnat to " + std::string(affinity ? "jhash " + fam + " saddr" : "numgen random") +
-           " mod " + std::to_string(n) + " over " + backendsMapName(n) + ":\n";
+    if (affinity) {
+      std::string timeout = "?";
+      for (const auto& c : table->chains) {
+        if (c.name == it->second.chain) {
+          for (const auto& r : c.rules) {
+            if (r.kind == RuleKind::AffinityRemember) {
+              timeout = std::to_string(r.timeoutSeconds);
+            }
+          }
+        }
+      }
+      out += "  " + it->second.chain + ": sessionAffinity ClientIP (timeout " + timeout +
+             "s): the slot this client got within the timeout from " + affinityMapName(n) +
+             ", else numgen random mod " + std::to_string(n) + "; dnat over " +
+             affinityBackendsMapName(n) + ":\n";
+    } else {
+      out += "  " + it->second.chain + ": dnat to numgen random mod " + std::to_string(n) +
+             " over " + backendsMapName(n) + ":\n";
+    }
     for (std::size_t slot = 0; slot < eps.size(); ++slot) {
       const bool self = eps[slot].ip == probe.src;
       out += "    slot " + std::to_string(slot) + ": " +

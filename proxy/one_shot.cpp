@@ -10,6 +10,8 @@
 #include "k8s/source.h"
 #include "k8s/store.h"
 #include "proxy/compiler.h"
+#include "proxy/explain.h"
+#include "proxy/local_addresses.h"
 #include "proxy/render.h"
 #include "proxy/syncer.h"
 
@@ -44,10 +46,17 @@ int runOneShot(const ProxyOptions& options, const std::string& manifestsDir) {
   source->stop();
   auto snap = store->snapshot();
   const auto started = std::chrono::steady_clock::now();
-  const NodeInfo node = makeNodeInfo(*snap, options);
+  const NodeInfo node = makeNodeInfo(*snap, options, localAddresses());
   const Ruleset desired = compile(*snap, node);
   const auto compiled = std::chrono::steady_clock::now();
 
+  if (options.mode == ProxyMode::Explain) {
+    const auto& e = options.explain;
+    const std::string text = explain(desired, Probe{e.src, e.dst, e.port, e.proto});
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+    return 0;
+  }
   if (options.mode == ProxyMode::DryRun) {
     const std::string text = renderNft(desired);
     std::fwrite(text.data(), 1, text.size(), stdout);

@@ -2,7 +2,8 @@
 // The proxy's one-shot modes, run by main instead of the long-running component:
 //   --dry-run  load the source, print the ruleset as `nft -f` text, touch nothing;
 //   --once     load the source, apply one full sync to the kernel, exit 0 when it was accepted;
-//   --cleanup  delete kube-dataplane's tables (ip and ip6) and exit (no source needed).
+//   --cleanup  delete kube-dataplane's tables (ip and ip6) and exit (no source needed);
+//   explain    load the source, print what a new connection from --src to --dst would meet.
 
 #include <string>
 

@@ -26,6 +26,13 @@ std::string hookName(Hook h) {
   return "";
 }
 
+/// The affinity-N key: a hash of (client . destination), see RuleKind::AffinityRecall.
+std::string affinityKey(IpFamily family) {
+  const std::string fam = family == IpFamily::V4 ? "ip" : "ip6";
+  return "jhash " + fam + " saddr . " + fam + " daddr . meta l4proto . th dport mod 4294967295 seed 0x" +
+         std::to_string(kAffinityHashSeed);
+}
+
 std::string key(const ServiceKey& k) {
   return k.ip.str() + " . " + protoName(k.proto) + " . " + std::to_string(k.port);
 }
@@ -110,6 +117,21 @@ void renderTable(std::string& out, const Table& t) {
                   fam + " daddr . th dport",
               "", el);
   }
+  for (std::uint32_t n : t.affinityCounts) {
+    renderSet(out, "map", affinityMapName(n),
+              "typeof " + affinityKey(t.family) + " : ct mark\n\t\tsize " +
+                  std::to_string(kAffinityMapSize),
+              "dynamic,timeout", {});
+    el.clear();
+    if (auto it = t.affinityBackends.find(n); it != t.affinityBackends.end()) {
+      for (const auto& [k, b] : it->second) {
+        el.push_back(key(k.service) + " . " + std::to_string(k.slot) + " : " + b.ip.str() +
+                     " . " + std::to_string(b.port));
+      }
+    }
+    renderSet(out, "map", affinityBackendsMapName(n),
+              "type " + svcType + " . mark : " + addr + " . inet_service", "", el);
+  }
 
   for (const auto& c : t.chains) {
     out += "\tchain " + c.name + " {\n";
@@ -155,9 +177,15 @@ std::string renderRule(const StaticRule& rule, IpFamily family) {
     case RuleKind::DnatRandom:
       return "dnat " + fam + " to " + svc + " . numgen random mod " + std::to_string(rule.n) +
              " map @" + backendsMapName(rule.n);
-    case RuleKind::DnatHash:
-      return "dnat " + fam + " to " + svc + " . jhash " + src + " mod " +
-             std::to_string(rule.n) + " map @" + backendsMapName(rule.n);
+    case RuleKind::AffinityPick: return "ct mark set numgen random mod " + std::to_string(rule.n);
+    case RuleKind::AffinityRecall:
+      return "ct mark set " + affinityKey(family) + " map @" + affinityMapName(rule.n);
+    case RuleKind::AffinityRemember:
+      return "update @" + affinityMapName(rule.n) + " { " + affinityKey(family) + " timeout " +
+             std::to_string(rule.timeoutSeconds) + "s : ct mark }";
+    case RuleKind::AffinityDnat:
+      return "dnat " + fam + " to " + svc + " . ct mark map @" +
+             affinityBackendsMapName(rule.n);
   }
   return "";
 }

@@ -94,14 +94,24 @@ enum class RuleKind : std::uint8_t {
   ReturnUnmarked,       // meta mark & 0x4000 == 0 return
   Masquerade,           // meta mark set meta mark ^ 0x4000 masquerade fully-random
   DnatRandom,           // dnat to <dst> . proto . port . numgen random mod N map @backends-N
-  DnatHash,             // dnat to <dst> . proto . port . jhash <src> mod N map @backends-N
+  // sessionAffinity ClientIP, in chain endpoints-affinity-N-T: the slot goes through ct mark
+  // (nft cannot nest map lookups), a client's earlier slot replaces the random one, and the
+  // (client, destination) -> slot entry is (re)armed for T seconds. The entry's key is a hash of
+  // (client . destination): nft 1.0.6 cannot write a dynamic map entry with a key over 16 bytes
+  // (IPv6), and one key shape for both families keeps one code path. <key> below is
+  // `jhash <src> . <dst> . proto . port mod 4294967295 seed 0x1`.
+  AffinityPick,         // ct mark set numgen random mod N
+  AffinityRecall,       // ct mark set <key> map @affinity-N
+  AffinityRemember,     // update @affinity-N { <key> timeout Ts : ct mark }
+  AffinityDnat,         // dnat to <dst> . proto . port . ct mark map @affinity-backends-N
 };
 
 struct StaticRule {
   RuleKind kind = RuleKind::Jump;
   std::string target;  // Jump, Goto
   Cidr cidr;           // MarkFromOutside, DropServiceCidr
-  std::uint32_t n = 0; // DnatRandom, DnatHash
+  std::uint32_t n = 0; // DnatRandom, Affinity*
+  std::uint32_t timeoutSeconds = 0;  // AffinityRemember
 
   auto operator<=>(const StaticRule&) const = default;
 };
@@ -135,7 +145,17 @@ inline constexpr const char* kFirewallAllow = "firewall-allow";  // ServiceKey .
 inline constexpr const char* kHairpin = "hairpin";               // addr . addr (endpoint . itself)
 std::string backendsMapName(std::uint32_t n);  // "backends-N"
 std::string endpointsChainName(std::uint32_t n);  // "endpoints-N"
-std::string affinityChainName(std::uint32_t n);   // "endpoints-affinity-N"
+/// "endpoints-affinity-N-T": affinity Services with N endpoints and timeoutSeconds T.
+std::string affinityChainName(std::uint32_t n, std::uint32_t timeoutSeconds);
+/// "affinity-N": hash(client . destination) -> slot, elements added by packets, with timeouts.
+std::string affinityMapName(std::uint32_t n);
+/// "affinity-backends-N": as backends-N, for affinity Services (its slot is typed `mark`).
+std::string affinityBackendsMapName(std::uint32_t n);
+/// The most (client, destination) pairs an affinity-N map remembers at once; beyond, new
+/// clients are balanced without being remembered.
+inline constexpr std::uint32_t kAffinityMapSize = 262144;
+/// The seed of the affinity key hash: the same in every rule (and in the dry-run text).
+inline constexpr std::uint32_t kAffinityHashSeed = 1;
 
 /// One family's table.
 struct Table {
@@ -144,6 +164,8 @@ struct Table {
   /// `endpointCounts`.
   std::vector<Chain> chains;
   std::set<std::uint32_t> endpointCounts;
+  /// Endpoint counts of affinity Services: affinity-N and affinity-backends-N maps exist for these.
+  std::set<std::uint32_t> affinityCounts;
 
   // The dynamic part.
   std::map<ServiceKey, Verdict> serviceIps;
@@ -155,13 +177,16 @@ struct Table {
   std::set<IpAddr> hairpin;
   /// backends-N elements, by N.
   std::map<std::uint32_t, std::map<BackendKey, Backend>> backends;
+  /// affinity-backends-N elements, by N.
+  std::map<std::uint32_t, std::map<BackendKey, Backend>> affinityBackends;
   /// Which Service port answers on a destination ("ns/name:port-name"), for explain(); not sent
   /// to the kernel.
   std::map<ServiceKey, std::string> owners;
 
   /// True when the static parts (chains, rules, set declarations) are equal.
   bool sameStaticPart(const Table& other) const {
-    return chains == other.chains && endpointCounts == other.endpointCounts;
+    return chains == other.chains && endpointCounts == other.endpointCounts &&
+           affinityCounts == other.affinityCounts;
   }
   bool operator==(const Table&) const = default;
 };

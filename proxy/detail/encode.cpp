@@ -70,6 +70,7 @@ Bytes serviceKey(const ServiceKey& k) {
 Element verdictElement(const ServiceKey& k, const Verdict& v) {
   Element e;
   e.key = serviceKey(k);
+  e.hasVerdict = true;
   if (v.kind == Verdict::Kind::Drop) {
     e.verdict = NF_DROP;
   } else {
@@ -233,19 +234,42 @@ std::vector<ExprHandle> encodeRule(const StaticRule& rule, const Fam& f) {
       b.add(nft::masquerade(NF_NAT_RANGE_PROTO_RANDOM_FULLY));
       break;
     case RuleKind::DnatRandom:
-    case RuleKind::DnatHash: {
+    case RuleKind::AffinityDnat: {
       const auto key = b.loadServiceKey();
       const std::uint32_t slot = nft::reg32(b.keyWords());
-      if (rule.kind == RuleKind::DnatRandom) {
-        b.add(nft::numgenRandom(slot, rule.n));
+      const bool affinity = rule.kind == RuleKind::AffinityDnat;
+      if (affinity) {
+        b.add(nft::ct(NFT_CT_MARK, slot));
       } else {
-        // The source address goes above the key (word 4 for IPv4, 8 for IPv6).
-        const std::uint32_t src = nft::reg32(f.family == IpFamily::V4 ? 4 : 8);
-        b.add(nft::payload(NFT_PAYLOAD_NETWORK_HEADER, f.saddrOff, f.addrLen, src));
-        b.add(nft::jhash(src, f.addrLen, slot, rule.n, 0));
+        b.add(nft::numgenRandom(slot, rule.n));
       }
-      b.add(nft::lookup(key, backendsMapName(rule.n), 0, NFT_REG_1, false));
+      b.add(nft::lookup(key, affinity ? affinityBackendsMapName(rule.n) : backendsMapName(rule.n),
+                        0, NFT_REG_1, false));
       b.add(nft::dnat(f.proto, NFT_REG_1, nft::reg32(f.words)));
+      break;
+    }
+    case RuleKind::AffinityPick:
+      b.add(nft::numgenRandom(NFT_REG_1, rule.n));
+      b.add(nft::ctSet(NFT_CT_MARK, NFT_REG_1));
+      break;
+    case RuleKind::AffinityRecall:
+    case RuleKind::AffinityRemember: {
+      // jhash(src . dst . proto . port): the client, the destination key above it, the hash
+      // and then ct mark in the words after them.
+      b.add(nft::payload(NFT_PAYLOAD_NETWORK_HEADER, f.saddrOff, f.addrLen, nft::reg32(0)));
+      b.loadServiceKey(f.words);
+      const std::uint32_t words = f.words + b.keyWords();
+      const std::uint32_t hash = nft::reg32(words);
+      b.add(nft::jhash(nft::reg32(0), 4 * words, hash, 0xffffffffu, kAffinityHashSeed));
+      if (rule.kind == RuleKind::AffinityRecall) {
+        b.add(nft::lookup(hash, affinityMapName(rule.n), 0, NFT_REG_1, false));
+        b.add(nft::ctSet(NFT_CT_MARK, NFT_REG_1));
+      } else {
+        const std::uint32_t mark = nft::reg32(words + 1);
+        b.add(nft::ct(NFT_CT_MARK, mark));
+        b.add(nft::dynsetUpdate(affinityMapName(rule.n), hash, mark,
+                                std::uint64_t{rule.timeoutSeconds} * 1000));
+      }
       break;
     }
   }
@@ -317,10 +341,11 @@ void forEachSet(const Table& t, Fn&& fn) {
   fn(std::string(kHairpin), t.hairpin, [](const IpAddr& ip) { return hairpinElement(ip); });
 }
 
-const std::map<BackendKey, Backend>& backendsOf(const Table& t, std::uint32_t n) {
+using BackendsByCount = std::map<std::uint32_t, std::map<BackendKey, Backend>>;
+const std::map<BackendKey, Backend>& backendsOf(const BackendsByCount& all, std::uint32_t n) {
   static const std::map<BackendKey, Backend> kEmpty;
-  auto it = t.backends.find(n);
-  return it == t.backends.end() ? kEmpty : it->second;
+  auto it = all.find(n);
+  return it == all.end() ? kEmpty : it->second;
 }
 
 /// The size a set is declared with. The kernel sizes its hash from it once (a full sync of 220k
@@ -330,9 +355,10 @@ std::uint32_t capacityFor(std::size_t elements) {
   return static_cast<std::uint32_t>(std::clamp<std::size_t>(4 * elements, 4096, 1u << 30));
 }
 
-void addBackendsMap(nft::Batch& batch, const Fam& f, std::uint32_t n, std::size_t sizeHint) {
+void addBackendsMap(nft::Batch& batch, const Fam& f, const std::string& name,
+                    std::size_t sizeHint) {
   nft::SetSpec s;
-  s.name = backendsMapName(n);
+  s.name = name;
   s.keyType = concatType({f.addrType, kTypeProto, kTypeService, kTypeMark});
   s.keyLen = f.addrLen + 12;
   s.flags = NFT_SET_MAP;
@@ -340,6 +366,25 @@ void addBackendsMap(nft::Batch& batch, const Fam& f, std::uint32_t n, std::size_
   s.dataLen = f.addrLen + 4;
   s.sizeHint = capacityFor(sizeHint);
   batch.addSet(f.proto, kTableName, s);
+}
+
+/// affinity-N (filled by packets) and affinity-backends-N.
+void addAffinityMaps(nft::Batch& batch, const Fam& f, std::uint32_t n, std::size_t sizeHint) {
+  nft::SetSpec s;
+  s.name = affinityMapName(n);
+  s.keyType = kTypeMark;  // a 32-bit hash; nft -f's typeof says jhash (only the listing differs)
+  s.keyLen = 4;
+  s.flags = NFT_SET_MAP | NFT_SET_TIMEOUT | NFT_SET_EVAL;
+  s.dataType = kTypeMark;
+  s.dataLen = 4;
+  s.sizeHint = kAffinityMapSize;
+  batch.addSet(f.proto, kTableName, s);
+  addBackendsMap(batch, f, affinityBackendsMapName(n), sizeHint);
+}
+
+void deleteAffinityMaps(nft::Batch& batch, const Fam& f, std::uint32_t n) {
+  batch.deleteSet(f.proto, kTableName, affinityMapName(n));
+  batch.deleteSet(f.proto, kTableName, affinityBackendsMapName(n));
 }
 
 /// Declares every chain, then fills them (a rule may jump to a chain declared after it).
@@ -428,7 +473,10 @@ void encodeFullTable(nft::Batch& batch, const Table& t) {
                sized(set(kHairpin, concatType({f.addrType, f.addrType}), 2 * f.addrLen),
                      t.hairpin.size()));
   for (std::uint32_t n : t.endpointCounts) {
-    addBackendsMap(batch, f, n, backendsOf(t, n).size());
+    addBackendsMap(batch, f, backendsMapName(n), backendsOf(t.backends, n).size());
+  }
+  for (std::uint32_t n : t.affinityCounts) {
+    addAffinityMaps(batch, f, n, backendsOf(t.affinityBackends, n).size());
   }
 
   addChains(batch, f, t.chains);
@@ -441,6 +489,11 @@ void encodeFullTable(nft::Batch& batch, const Table& t) {
   for (const auto& [n, elements] : t.backends) {
     if (!elements.empty()) {
       addAll(batch, f.proto, table, backendsMapName(n), elements, kAnyToElement);
+    }
+  }
+  for (const auto& [n, elements] : t.affinityBackends) {
+    if (!elements.empty()) {
+      addAll(batch, f.proto, table, affinityBackendsMapName(n), elements, kAnyToElement);
     }
   }
 }
@@ -480,7 +533,12 @@ bool encodeTableDiff(nft::Batch& batch, const Table& from, const Table& to) {
   // New maps and chains before the elements that jump to them.
   for (std::uint32_t n : to.endpointCounts) {
     if (from.endpointCounts.count(n) == 0) {
-      addBackendsMap(batch, f, n, backendsOf(to, n).size());
+      addBackendsMap(batch, f, backendsMapName(n), backendsOf(to.backends, n).size());
+    }
+  }
+  for (std::uint32_t n : to.affinityCounts) {
+    if (from.affinityCounts.count(n) == 0) {
+      addAffinityMaps(batch, f, n, backendsOf(to.affinityBackends, n).size());
     }
   }
   addChains(batch, f, addedChains);
@@ -492,6 +550,11 @@ bool encodeTableDiff(nft::Batch& batch, const Table& from, const Table& to) {
   for (std::uint32_t n : from.endpointCounts) {
     if (to.endpointCounts.count(n) == 0) {
       batch.deleteSet(f.proto, kTableName, backendsMapName(n));
+    }
+  }
+  for (std::uint32_t n : from.affinityCounts) {
+    if (to.affinityCounts.count(n) == 0) {
+      deleteAffinityMaps(batch, f, n);
     }
   }
   return true;
@@ -522,7 +585,12 @@ void encodeElementDiffImpl(nft::Batch& batch, const Fam& f, const Table& from, c
     one(kFirewallAllow, from.firewallAllow, to.firewallAllow, kAnyToElement);
     one(kHairpin, from.hairpin, to.hairpin, [](const IpAddr& ip) { return hairpinElement(ip); });
     for (std::uint32_t n : to.endpointCounts) {
-      one(backendsMapName(n), backendsOf(from, n), backendsOf(to, n), kAnyToElement);
+      one(backendsMapName(n), backendsOf(from.backends, n), backendsOf(to.backends, n),
+          kAnyToElement);
+    }
+    for (std::uint32_t n : to.affinityCounts) {
+      one(affinityBackendsMapName(n), backendsOf(from.affinityBackends, n),
+          backendsOf(to.affinityBackends, n), kAnyToElement);
     }
   };
   diffs(true);

@@ -16,7 +16,7 @@ grep -q '10.96.0.20 . tcp . 443 : goto endpoints-2' <<<"$out" || kdp_fail "web h
 grep -q '10.96.0.20 . tcp . 443 . 1 : 10.244.2.12 . 8443' <<<"$out" || kdp_fail "named targetPort"
 grep -q '192.0.2.10 . tcp . 30080 : goto endpoints-2' <<<"$out" || kdp_fail "NodePort"
 grep -q '203.0.113.10 . tcp . 443 . 198.51.100.0/24' <<<"$out" || kdp_fail "LB source range"
-grep -q '10.96.0.21 . tcp . 9090 : goto endpoints-affinity-2' <<<"$out" || kdp_fail "affinity"
+grep -q '10.96.0.21 . tcp . 9090 : goto endpoints-affinity-2-10800' <<<"$out" || kdp_fail "affinity"
 ! grep -q '10.96.0.24\|data/db' <<<"$out" || kdp_fail "headless Service programmed"
 
 kdp_netns dryrun >/dev/null; ns=${KDP_NETNS[-1]}  # not in $(...): registered for cleanup

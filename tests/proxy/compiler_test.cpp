@@ -443,7 +443,7 @@ endpoints:
 - {addresses: [10.244.1.11], zone: zone-a, hints: {forZones: [{name: zone-a}]}}
 - {addresses: [10.244.1.12], zone: zone-a, hints: {forZones: [{name: zone-a}]}}
 - {addresses: [10.244.2.12], zone: zone-b, hints: {forZones: [{name: zone-b}]}}
-)", node) == R"(service-ips: 10.96.0.60 . tcp . 80 : goto endpoints-affinity-2
+)", node) == R"(service-ips: 10.96.0.60 . tcp . 80 : goto endpoints-affinity-2-10800
 service-ips: 10.96.0.61 . tcp . 80 : goto endpoints-2
 masquerade-services: 10.96.0.60 . tcp . 80
 masquerade-services: 10.96.0.61 . tcp . 80
@@ -452,10 +452,10 @@ cluster-ips: 10.96.0.61
 hairpin: 10.244.1.11 . 10.244.1.11
 hairpin: 10.244.1.12 . 10.244.1.12
 hairpin: 10.244.2.12 . 10.244.2.12
-backends-2: 10.96.0.60 . tcp . 80 . 0 : 10.244.1.11 . 80
-backends-2: 10.96.0.60 . tcp . 80 . 1 : 10.244.2.12 . 80
 backends-2: 10.96.0.61 . tcp . 80 . 0 : 10.244.1.11 . 80
 backends-2: 10.96.0.61 . tcp . 80 . 1 : 10.244.1.12 . 80
+affinity-backends-2: 10.96.0.60 . tcp . 80 . 0 : 10.244.1.11 . 80
+affinity-backends-2: 10.96.0.60 . tcp . 80 . 1 : 10.244.2.12 . 80
 )");
 }
 
