@@ -552,8 +552,8 @@ void ManifestsSource::process(Pending& pending, bool initial) {
       batch.remove(id.kind, id.ns, id.name);
     }
   }
-  for (const ObjectPtr& object : upserted) {
-    batch.upsert(*object);
+  for (ObjectPtr& object : upserted) {
+    batch.upsert(std::move(object));  // shared with effective_: the store copies nothing
   }
   for (EndpointSlice& slice : derivedUpserted) {
     batch.upsert(std::move(slice));

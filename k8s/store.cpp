@@ -236,21 +236,22 @@ std::size_t Store::apply(Batch&& batch) {
         }
       }
       std::visit(
-          [&](auto&& obj) {
+          [&](const auto& obj) {
             using T = std::decay_t<decltype(obj)>;
             auto& map = working_.of<T>();
             if (const T* old = map.get(key); old && *old == obj) {
               ++stats_.noopUpserts;
               return;
             }
-            auto fresh = std::make_shared<const T>(std::move(obj));
+            // Shares the batch's object (aliasing constructor): no copy.
+            std::shared_ptr<const T> fresh(op.object, &obj);
             refNamespace(fresh->meta, kind, +1);
             changed(kind, key);
             if (auto old = map.set(std::move(key), std::move(fresh))) {
               refNamespace(old->meta, kind, -1);
             }
           },
-          std::move(*op.object));
+          *op.object);
     }
     if (changes.empty()) {
       return 0;

@@ -97,10 +97,16 @@ struct Update {
 /// Writes for one atomic store version: upserts and removals, applied in order.
 class Batch {
  public:
-  void upsert(Object object) { ops_.push_back(Op{std::move(object), Kind::Namespace, {}, {}}); }
+  void upsert(Object object) {
+    ops_.push_back(Op{std::make_shared<const Object>(std::move(object)), Kind::Namespace, {}, {}});
+  }
+  /// Upserts an object the caller shares: the store keeps a reference to it, no copy.
+  void upsert(std::shared_ptr<const Object> object) {
+    ops_.push_back(Op{std::move(object), Kind::Namespace, {}, {}});
+  }
   /// Removes kind namespace/name (namespace ignored for cluster-scoped kinds).
   void remove(Kind kind, std::string ns, std::string name) {
-    ops_.push_back(Op{std::nullopt, kind, std::move(ns), std::move(name)});
+    ops_.push_back(Op{nullptr, kind, std::move(ns), std::move(name)});
   }
   /// Appends `other`'s writes after these (one store version for several sources of writes).
   void append(Batch&& other) {
@@ -114,7 +120,7 @@ class Batch {
  private:
   friend class Store;
   struct Op {
-    std::optional<Object> object;  // set: upsert
+    std::shared_ptr<const Object> object;  // set: upsert
     Kind kind;                     // removal
     std::string ns;
     std::string name;
