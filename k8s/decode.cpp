@@ -59,6 +59,8 @@ DecodeResult decodeJson(std::string_view text, std::string_view source,
   return result;
 }
 
+void releaseDecodeBuffers() { detail::releaseThreadParser(); }
+
 DecodeResult decodeYaml(std::string_view text, std::string_view source) {
   DecodeResult result;
   std::optional<DecodeError> jsonError;

@@ -39,6 +39,11 @@ struct DecodeResult {
   bool syntaxError = false;
 };
 
+/// Frees this thread's decoding buffers. They grow to the largest text decoded and stay, so that
+/// a stream of decodes allocates nothing; a thread that has decoded its last text (the one that
+/// read a manifests directory's first state) gives them back with this.
+void releaseDecodeBuffers();
+
 /// A YAML stream: one or more documents, each an object or a `kind: List`.
 DecodeResult decodeYaml(std::string_view text, std::string_view source);
 

@@ -328,6 +328,9 @@ void ManifestsSource::start(Store& store) {
   Pending all;
   all.dirs.insert(dir_);
   process(all, /*initial=*/true);
+  // Later reloads decode on the watcher thread: this thread's parser buffers (as large as the
+  // largest file) would only add to the process's memory.
+  releaseDecodeBuffers();
   store.markSynced();
 
   thread_ = std::thread([this] { run(); });

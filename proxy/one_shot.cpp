@@ -44,6 +44,7 @@ int runOneShot(const ProxyOptions& options, const std::string& manifestsDir) {
     return fail(e.what());
   }
   source->stop();
+  source.reset();  // the store shares the objects; the source's own indexes are not needed
   auto snap = store->snapshot();
   const auto started = std::chrono::steady_clock::now();
   const NodeInfo node = makeNodeInfo(*snap, options, localAddresses());
@@ -66,7 +67,6 @@ int runOneShot(const ProxyOptions& options, const std::string& manifestsDir) {
   // --once: one full sync, whatever is in the kernel now. The objects are not needed any more:
   // freed before the batch is built, they do not add to the peak.
   snap.reset();
-  source.reset();
   store.reset();
   try {
     Syncer syncer;

@@ -82,6 +82,12 @@ ThreadParser& threadParser() {
   return *tParser;
 }
 
+}  // namespace
+
+void releaseThreadParser() { tParser.reset(); }
+
+namespace {
+
 void releaseThreadParserIfHuge() {
   if (tParser && tParser->bytesHeld() > kRetainedParserBytes) {
     tParser.reset();

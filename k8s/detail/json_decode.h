@@ -36,6 +36,9 @@ std::optional<DecodeError> decodeJsonDocument(std::string_view text, bool padded
                                               const JsonDocumentOptions& options,
                                               DecodeResult& out);
 
+/// Frees this thread's parser and its buffers (see releaseDecodeBuffers in k8s/decode.h).
+void releaseThreadParser();
+
 /// decodeWatchEvent and decodeApiGroupVersions of k8s/decode.h, on this thread's parser.
 bool decodeWatchEventDocument(std::string_view text, Kind kind, WatchEvent& event,
                               std::string& error);
