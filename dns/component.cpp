@@ -95,40 +95,46 @@ class DnsComponent : public Component {
  private:
   void watch() {
     pthread_setname_np(pthread_self(), "kdp/dns-watch");
+    ZoneCompiler compiler(zoneOptions_);
     while (!stopping_.load()) {
       auto update = subscription_->next(std::chrono::milliseconds(500));
-      if (!update || !relevant(*update)) {
+      if (!update) {
         continue;
       }
       const auto start = std::chrono::steady_clock::now();
-      auto zone = compileZone(*update->snapshot, zoneOptions_);
+      auto zone = compiler.update(*update);
+      if (zone == zones_->load()) {
+        continue;  // nothing the zone is made of changed
+      }
       const double seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       metrics_->zoneBuildSeconds->observe(seconds);
       metrics_->zoneUpdates->inc();
       metrics_->zoneNames->set(static_cast<double>(zone->nodeCount()));
       const bool synced = zone->synced();
-      SPDLOG_LOGGER_DEBUG(log_, "zone published version={} names={} seconds={} synced={}",
-                          zone->version(), zone->nodeCount(), seconds, synced);
+      const auto& stats = compiler.lastStats();
+      const std::uint64_t version = zone->version();
+      const std::size_t names = zone->nodeCount();
       zones_->publish(std::move(zone));
       server_->notifyZoneChanged();
+      // From the store's change (its wall-clock time) to the zone being served.
+      const double sinceChangeMs =
+          update->snapshot->lastChangeTime > 0
+              ? (std::chrono::duration<double>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count() -
+                 update->snapshot->lastChangeTime) *
+                    1000
+              : 0.0;
+      SPDLOG_LOGGER_INFO(log_,
+                         "zone published version={} names={} seconds={:.6f} synced={} full={} "
+                         "services={} changed_names={} shards={} since_change_ms={:.3f}",
+                         version, names, seconds, synced, stats.full, stats.services,
+                         stats.names, stats.shards, sinceChangeMs);
       if (synced && !ready_.exchange(true)) {
         SPDLOG_LOGGER_INFO(log_, "dns ready version={}", update->snapshot->version);
       }
     }
-  }
-
-  /// Whether the update can change the zone: the kinds it is made of, or the first sync.
-  bool relevant(const k8s::Update& update) const {
-    const auto current = zones_->load();
-    if (!current->synced() || update.snapshot->synced != current->synced()) {
-      return true;
-    }
-    const auto& c = update.changes;
-    const bool podsMatter = zoneOptions_.pods == PodsMode::Verified || zoneOptions_.autopath;
-    return !c.of(k8s::Kind::Namespace).empty() || !c.of(k8s::Kind::Service).empty() ||
-           !c.of(k8s::Kind::EndpointSlice).empty() ||
-           (podsMatter && !c.of(k8s::Kind::Pod).empty());
   }
 
   DnsOptions options_;

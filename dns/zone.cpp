@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <unordered_map>
 
 #include "common/ascii.h"
 #include "dns/detail/wire.h"
@@ -31,12 +32,16 @@ const std::string kReverseV6 = *nameFromText("ip6.arpa");
 const std::string& Zone::reverseV4() { return kReverseV4; }
 const std::string& Zone::reverseV6() { return kReverseV6; }
 
-Zone::Zone(ZoneOptions options) : options_(std::move(options)) {
+Zone::Zone(ZoneOptions options)
+    : options_(std::move(options)),
+      shards_(std::size_t{1} << kShardBits, std::make_shared<const Shard>()),
+      namespaces_(std::make_shared<const std::set<std::string, std::less<>>>()),
+      pods_(std::make_shared<const PodIndex>()) {
   apex_ = wire::lowerName(nameFromText(options_.clusterDomain).value_or(std::string(1, '\0')));
 }
 
 bool Zone::podIpExists(std::string_view ns, const IpAddr& ip) const {
-  return podIps_.count(std::pair<std::string, IpAddr>(std::string(ns), ip)) != 0;
+  return pods_->ips.count(std::pair<std::string, IpAddr>(std::string(ns), ip)) != 0;
 }
 
 std::string reverseName(const IpAddr& ip) {
@@ -68,52 +73,98 @@ std::string dashedIp(const IpAddr& ip) {
   return s;
 }
 
-/// Builds a Zone; a friend of Zone.
-class ZoneBuilder {
- public:
-  ZoneBuilder(std::shared_ptr<Zone> zone) : zone_(std::move(zone)) {}
+namespace {
 
-  Node& node(const std::string& lowerWire, bool addAncestors) {
-    auto [it, inserted] = zone_->nodes_.try_emplace(lowerWire);
-    if (inserted && addAncestors) {
-      // Empty non-terminals up to the apex, so that they answer NODATA rather than NXDOMAIN.
+/// One contributor's names (the apex's or one Service's), by lower-cased wire name.
+using Contribution = std::unordered_map<std::string, Node>;
+
+RRset& rrsetOf(Node& n, std::uint16_t type) {
+  for (auto& s : n.rrsets) {
+    if (s.type == type) {
+      return s;
+    }
+  }
+  n.rrsets.push_back(RRset{type, 0, {}, 0, {}});
+  return n.rrsets.back();
+}
+
+std::size_t tailSize(std::string_view tails) {
+  return 10u + wire::getU16(reinterpret_cast<const std::uint8_t*>(tails.data()) + 8);
+}
+
+/// Appends a record tail to `set` unless an identical one is there.
+void addTail(RRset& set, std::string_view tail) {
+  // Records are small and sets short; a linear duplicate check keeps the order stable.
+  for (std::string_view t = set.tails; t.size() >= 10;) {
+    const std::size_t len = tailSize(t);
+    if (t.substr(0, len) == tail) {
+      return;
+    }
+    t.remove_prefix(len);
+  }
+  set.tails += tail;
+  ++set.count;
+}
+
+/// Appends a complete additional record unless the set has it already.
+void addAdditional(RRset& set, std::string_view record) {
+  if (set.additional.find(record) == std::string::npos) {
+    set.additional += record;
+    ++set.additionalCount;
+  }
+}
+
+/// Appends `from` to `into`: rrsets by type in first-seen order, duplicates dropped. Merging the
+/// contributions of a name in owner order gives the same node whatever else changed.
+void mergeInto(Node& into, const Node& from) {
+  if (into.rrsets.empty() && into.cnameTarget.empty()) {
+    into = from;
+    return;
+  }
+  if (into.cnameTarget.empty()) {
+    into.cnameTarget = from.cnameTarget;
+  }
+  for (const auto& set : from.rrsets) {
+    RRset& dst = rrsetOf(into, set.type);
+    for (std::string_view t = set.tails; t.size() >= 10;) {
+      const std::size_t len = tailSize(t);
+      addTail(dst, t.substr(0, len));
+      t.remove_prefix(len);
+    }
+    // Additional records: an uncompressed owner name, then a tail.
+    for (std::string_view a = set.additional; !a.empty();) {
+      std::size_t nameLen = 0;
+      while (nameLen < a.size() && a[nameLen] != '\0') {
+        nameLen += 1u + static_cast<std::uint8_t>(a[nameLen]);
+      }
+      const std::size_t len = nameLen + 1 + tailSize(a.substr(nameLen + 1));
+      addAdditional(dst, a.substr(0, len));
+      a.remove_prefix(len);
+    }
+  }
+}
+
+/// Builds one contribution.
+class Contributor {
+ public:
+  Contributor(const ZoneOptions& options, const std::string& apex, Contribution& out)
+      : options_(options), apex_(apex), out_(out) {}
+
+  /// The node of `lowerWire`; with its empty non-terminal ancestors strictly below `floor`, so
+  /// that they answer NODATA rather than NXDOMAIN.
+  Node& node(const std::string& lowerWire, std::string_view floor) {
+    auto [it, inserted] = out_.try_emplace(lowerWire);
+    if (inserted) {
       std::string_view rest = lowerWire;
-      while (rest.size() > zone_->apex_.size() && rest[0] != '\0') {
+      while (rest.size() > floor.size() && rest[0] != '\0') {
         rest.remove_prefix(1u + static_cast<std::uint8_t>(rest[0]));
-        if (!wire::isSubdomain(rest, zone_->apex_)) {
+        if (rest.size() <= floor.size() || !wire::isSubdomain(rest, floor)) {
           break;
         }
-        zone_->nodes_.try_emplace(std::string(rest));
+        out_.try_emplace(std::string(rest));
       }
     }
     return it->second;
-  }
-
-  RRset& rrset(Node& n, std::uint16_t type) {
-    for (auto& s : n.rrsets) {
-      if (s.type == type) {
-        return s;
-      }
-    }
-    n.rrsets.push_back(RRset{type, 0, {}, 0, {}});
-    return n.rrsets.back();
-  }
-
-  /// Appends a record tail to `set` unless an identical one is there.
-  void add(RRset& set, const std::string& tail) {
-    // Records are small and sets short; a linear duplicate check keeps the order stable.
-    std::size_t off = 0;
-    while (off + 10 <= set.tails.size()) {
-      const auto rdlen = wire::getU16(reinterpret_cast<const std::uint8_t*>(set.tails.data()) +
-                                      off + 8);
-      const std::size_t len = 10u + rdlen;
-      if (set.tails.compare(off, len, tail) == 0) {
-        return;
-      }
-      off += len;
-    }
-    set.tails += tail;
-    ++set.count;
   }
 
   std::string tail(std::uint16_t type, const std::function<void(wire::Writer&)>& rdata) const {
@@ -121,7 +172,7 @@ class ZoneBuilder {
     wire::Writer w(out);
     w.u16(type);
     w.u16(wire::kClassIN);
-    w.u32(zone_->options_.ttl);
+    w.u32(options_.ttl);
     w.rdata([&] { rdata(w); });
     return out;
   }
@@ -132,9 +183,9 @@ class ZoneBuilder {
     });
   }
 
-  void addAddress(const std::string& name, const IpAddr& ip) {
-    Node& n = node(name, true);
-    add(rrset(n, ip.isV4() ? wire::kTypeA : wire::kTypeAAAA), addressTail(ip));
+  void addAddress(const std::string& name, std::string_view floor, const IpAddr& ip) {
+    Node& n = node(name, floor);
+    addTail(rrsetOf(n, ip.isV4() ? wire::kTypeA : wire::kTypeAAAA), addressTail(ip));
   }
 
   void addPtr(const IpAddr& ip, const std::string& target) {
@@ -142,125 +193,95 @@ class ZoneBuilder {
     if (!name) {
       return;
     }
-    Node& n = node(*name, false);
-    add(rrset(n, wire::kTypePTR), tail(wire::kTypePTR, [&](wire::Writer& w) { w.name(target); }));
+    Node& n = node(*name, *name);
+    addTail(rrsetOf(n, wire::kTypePTR),
+            tail(wire::kTypePTR, [&](wire::Writer& w) { w.name(target); }));
   }
 
   struct SrvTarget {
     std::uint16_t port;
-    std::string target;            // wire
+    std::string target;             // wire
     std::vector<IpAddr> addresses;  // for the additional section
   };
 
-  void addSrv(const std::string& name, std::vector<SrvTarget> targets) {
+  void addSrv(const std::string& name, std::string_view floor, std::vector<SrvTarget> targets) {
     if (targets.empty()) {
       return;
     }
-    Node& n = node(name, true);
-    RRset& set = rrset(n, wire::kTypeSRV);
+    RRset& set = rrsetOf(node(name, floor), wire::kTypeSRV);
     const auto weight = static_cast<std::uint16_t>(std::max<std::size_t>(1, 100 / targets.size()));
     for (const auto& t : targets) {
-      add(set, tail(wire::kTypeSRV, [&](wire::Writer& w) {
-            w.u16(0);  // priority
-            w.u16(weight);
-            w.u16(t.port);
-            w.name(t.target);
-          }));
+      addTail(set, tail(wire::kTypeSRV, [&](wire::Writer& w) {
+                w.u16(0);  // priority
+                w.u16(weight);
+                w.u16(t.port);
+                w.name(t.target);
+              }));
       for (const auto& ip : t.addresses) {
-        std::string rec = t.target + addressTail(ip);
-        if (set.additional.find(rec) == std::string::npos) {
-          set.additional += rec;
-          ++set.additionalCount;
-        }
+        addAdditional(set, t.target + addressTail(ip));
       }
     }
   }
 
-  void compile(const k8s::Snapshot& snap) {
-    Zone& z = *zone_;
-    const std::string& domain = z.options_.clusterDomain;
-    z.synced_ = snap.synced;
-    z.version_ = snap.version;
-    z.serial_ = snap.lastChangeTime > 0 ? static_cast<std::uint32_t>(snap.lastChangeTime)
-                                        : static_cast<std::uint32_t>(snap.version);
-    for (const auto& ns : *snap.namespaces) {
-      z.namespaces_.insert(ns);
-    }
-
-    // Apex: SOA and NS; the name server's own name answers with the kube-dns Service's IPs.
+  /// The apex's names: SOA and NS (the name server's own name answers with the kube-dns
+  /// Service's IPs), dns-version, and the svc/pod subtrees.
+  std::string compileApex(const k8s::Snapshot& snap, std::uint32_t serial) {
+    const std::string& domain = options_.clusterDomain;
     const std::string nsName = *nameFromText("ns.dns." + domain);
     const std::string mbox = *nameFromText("hostmaster." + domain);
-    z.soaTail_ = tail(wire::kTypeSOA, [&](wire::Writer& w) {
+    std::string soaTail = tail(wire::kTypeSOA, [&](wire::Writer& w) {
       w.name(nsName);
       w.name(mbox);
-      w.u32(z.serial_);
+      w.u32(serial);
       w.u32(7200);
       w.u32(1800);
       w.u32(86400);
-      w.u32(z.options_.ttl);
+      w.u32(options_.ttl);
     });
-    Node& apex = node(z.apex_, false);
-    RRset& soa = rrset(apex, wire::kTypeSOA);
-    add(soa, z.soaTail_);
-    RRset& ns = rrset(apex, wire::kTypeNS);
-    add(ns, tail(wire::kTypeNS, [&](wire::Writer& w) { w.name(nsName); }));
+    Node& apex = node(apex_, apex_);
+    addTail(rrsetOf(apex, wire::kTypeSOA), soaTail);
+    RRset& ns = rrsetOf(apex, wire::kTypeNS);
+    addTail(ns, tail(wire::kTypeNS, [&](wire::Writer& w) { w.name(nsName); }));
     if (const auto* kubeDns = snap.service("kube-system", "kube-dns");
         kubeDns != nullptr && !kubeDns->headless) {
       for (const auto& ip : kubeDns->clusterIPs) {
-        addAddress(nsName, ip);
-        ns.additional += nsName + addressTail(ip);
-        ++ns.additionalCount;
+        addAddress(nsName, apex_, ip);
+        addAdditional(ns, nsName + addressTail(ip));
       }
     }
-    Node& version = node(*nameFromText("dns-version." + domain), true);
-    add(rrset(version, wire::kTypeTXT), tail(wire::kTypeTXT, [](wire::Writer& w) {
-          w.u8(5);
-          w.bytes("1.1.0");
-        }));
-    node(*nameFromText("svc." + domain), true);
-    if (z.options_.pods != PodsMode::Disabled) {
-      node(*nameFromText("pod." + domain), true);
+    Node& version = node(*nameFromText("dns-version." + domain), apex_);
+    addTail(rrsetOf(version, wire::kTypeTXT), tail(wire::kTypeTXT, [](wire::Writer& w) {
+              w.u8(5);
+              w.bytes("1.1.0");
+            }));
+    node(*nameFromText("svc." + domain), apex_);
+    if (options_.pods != PodsMode::Disabled) {
+      node(*nameFromText("pod." + domain), apex_);
     }
-
-    for (const auto& entry : snap.of<k8s::Service>()) {
-      compileService(snap, *entry.value);
-    }
-
-    if (z.options_.autopath) {
-      for (const auto& entry : snap.of<k8s::Pod>()) {
-        if (entry.value->hostNetwork) {
-          continue;  // the node's address: not one pod's search path
-        }
-        for (const auto& ip : entry.value->podIPs) {
-          z.podNamespaces_.emplace(ip, entry.value->meta.namespace_);
-        }
-      }
-    }
-    if (z.options_.pods == PodsMode::Verified) {
-      for (const auto& entry : snap.of<k8s::Pod>()) {
-        for (const auto& ip : entry.value->podIPs) {
-          z.podIps_.emplace(entry.value->meta.namespace_, ip);
-        }
-      }
-    }
+    return soaTail;
   }
 
+  /// One Service's names (with its EndpointSlices). `<ns>.svc.<zone>` is not one of them: the
+  /// responder answers it from the namespace set, so that no name is shared by a namespace's
+  /// Services but the PTRs of shared IPs.
   void compileService(const k8s::Snapshot& snap, const k8s::Service& svc) {
-    const std::string base = svc.meta.name + "." + svc.meta.namespace_ + ".svc." +
-                             zone_->options_.clusterDomain;
+    const std::string nsDomain = svc.meta.namespace_ + ".svc." + options_.clusterDomain;
+    const std::string base = svc.meta.name + "." + nsDomain;
     auto baseWire = nameFromText(asciiLower(base));
-    if (!baseWire) {
+    auto floorWire = nameFromText(asciiLower(nsDomain));
+    if (!baseWire || !floorWire) {
       return;
     }
+    const std::string& floor = *floorWire;
     if (svc.type == k8s::ServiceType::ExternalName) {
       auto target = nameFromText(svc.externalName);
       if (!target || svc.externalName.empty()) {
         return;
       }
-      Node& n = node(*baseWire, true);
+      Node& n = node(*baseWire, floor);
       n.cnameTarget = wire::lowerName(*target);
-      add(rrset(n, wire::kTypeCNAME),
-          tail(wire::kTypeCNAME, [&](wire::Writer& w) { w.name(*target); }));
+      addTail(rrsetOf(n, wire::kTypeCNAME),
+              tail(wire::kTypeCNAME, [&](wire::Writer& w) { w.name(*target); }));
       return;
     }
     if (!svc.headless) {
@@ -268,7 +289,7 @@ class ZoneBuilder {
         return;
       }
       for (const auto& ip : svc.clusterIPs) {
-        addAddress(*baseWire, ip);
+        addAddress(*baseWire, floor, ip);
         addPtr(ip, *baseWire);
       }
       for (const auto& port : svc.ports) {
@@ -279,8 +300,8 @@ class ZoneBuilder {
                                                std::string(protoLabel(port.protocol)) + "." +
                                                base));
         if (srvName) {
-          addSrv(*srvName, {SrvTarget{static_cast<std::uint16_t>(port.port), *baseWire,
-                                      svc.clusterIPs}});
+          addSrv(*srvName, floor,
+                 {SrvTarget{static_cast<std::uint16_t>(port.port), *baseWire, svc.clusterIPs}});
         }
       }
       return;
@@ -340,24 +361,291 @@ class ZoneBuilder {
     // No published endpoint: the name does not exist (NXDOMAIN), as CoreDNS answers.
     for (const auto& [label, ep] : endpoints) {
       for (const auto& ip : ep.addresses) {
-        addAddress(*baseWire, ip);
-        addAddress(ep.host, ip);
+        addAddress(*baseWire, floor, ip);
+        addAddress(ep.host, floor, ip);
         addPtr(ip, ep.host);
       }
     }
     for (auto& [name, targets] : srv) {
-      addSrv(name, std::move(targets));
+      addSrv(name, floor, std::move(targets));
     }
   }
 
  private:
-  std::shared_ptr<Zone> zone_;
+  const ZoneOptions& options_;
+  const std::string& apex_;
+  Contribution& out_;
 };
 
-std::shared_ptr<const Zone> compileZone(const k8s::Snapshot& snapshot, const ZoneOptions& options) {
-  auto zone = std::make_shared<Zone>(options);
-  ZoneBuilder(zone).compile(snapshot);
+std::uint32_t serialOf(const k8s::Snapshot& snap) {
+  return snap.lastChangeTime > 0 ? static_cast<std::uint32_t>(snap.lastChangeTime)
+                                 : static_cast<std::uint32_t>(snap.version);
+}
+
+/// The Service key an EndpointSlice key belongs to ("ns/svc/slice" → "ns/svc").
+std::string_view serviceKeyOfSlice(std::string_view sliceKey) {
+  const auto first = sliceKey.find('/');
+  const auto second = first == std::string_view::npos ? first : sliceKey.find('/', first + 1);
+  return second == std::string_view::npos ? sliceKey : sliceKey.substr(0, second);
+}
+
+}  // namespace
+
+struct ZoneCompiler::State {
+  std::shared_ptr<const k8s::Snapshot> snapshot;  // the one `zone` was compiled from
+  std::shared_ptr<const Zone> zone;
+  // Owners of each name, by name hash (a collision only costs a merge that finds nothing).
+  std::unordered_multimap<std::size_t, std::uint32_t> owners;
+  // Contributor ids: 0 is the apex (key ""), the others Service keys.
+  std::vector<std::string> keys;
+  std::unordered_map<std::string, std::uint32_t> ids;
+  std::vector<std::uint32_t> freeIds;
+
+  std::uint32_t idFor(const std::string& key) {
+    if (auto it = ids.find(key); it != ids.end()) {
+      return it->second;
+    }
+    std::uint32_t id = 0;
+    if (!freeIds.empty()) {
+      id = freeIds.back();
+      freeIds.pop_back();
+      keys[id] = key;
+    } else {
+      id = static_cast<std::uint32_t>(keys.size());
+      keys.push_back(key);
+    }
+    ids.emplace(key, id);
+    return id;
+  }
+  void release(const std::string& key) {
+    if (auto it = ids.find(key); it != ids.end()) {
+      keys[it->second].clear();
+      freeIds.push_back(it->second);
+      ids.erase(it);
+    }
+  }
+};
+
+ZoneCompiler::ZoneCompiler(ZoneOptions options)
+    : options_(std::move(options)), state_(std::make_unique<State>()) {}
+ZoneCompiler::~ZoneCompiler() = default;
+
+namespace {
+
+/// The contribution of `key` ("": the apex) in `snap`; the apex's also yields the SOA tail.
+Contribution contributionOf(const k8s::Snapshot& snap, const std::string& key,
+                            const ZoneOptions& options, const std::string& apex,
+                            std::string* soaTail = nullptr) {
+  Contribution c;
+  Contributor builder(options, apex, c);
+  if (key.empty()) {
+    std::string soa = builder.compileApex(snap, serialOf(snap));
+    if (soaTail != nullptr) {
+      *soaTail = std::move(soa);
+    }
+  } else if (const auto* svc = snap.of<k8s::Service>().get(key)) {
+    builder.compileService(snap, *svc);
+  }
+  return c;
+}
+
+}  // namespace
+
+std::shared_ptr<const Zone::PodIndex> ZoneCompiler::buildPods(const k8s::Snapshot& snap) const {
+  auto pods = std::make_shared<Zone::PodIndex>();
+  if (options_.autopath) {
+    for (const auto& entry : snap.of<k8s::Pod>()) {
+      if (entry.value->hostNetwork) {
+        continue;  // the node's address: not one pod's search path
+      }
+      for (const auto& ip : entry.value->podIPs) {
+        pods->namespaces.emplace(ip, entry.value->meta.namespace_);
+      }
+    }
+  }
+  if (options_.pods == PodsMode::Verified) {
+    for (const auto& entry : snap.of<k8s::Pod>()) {
+      for (const auto& ip : entry.value->podIPs) {
+        pods->ips.emplace(entry.value->meta.namespace_, ip);
+      }
+    }
+  }
+  return pods;
+}
+
+std::shared_ptr<const Zone> ZoneCompiler::compile(std::shared_ptr<const k8s::Snapshot> snapshot) {
+  const k8s::Snapshot& snap = *snapshot;
+  state_ = std::make_unique<State>();
+  State& st = *state_;
+  auto zone = std::make_shared<Zone>(options_);
+  zone->synced_ = snap.synced;
+  zone->version_ = snap.version;
+  zone->serial_ = serialOf(snap);
+  zone->namespaces_ = snap.namespaces;
+  std::vector<std::shared_ptr<Zone::Shard>> shards(zone->shards_.size());
+  for (auto& s : shards) {
+    s = std::make_shared<Zone::Shard>();
+  }
+  auto add = [&](const std::string& key, Contribution c) {
+    if (c.empty()) {
+      return;
+    }
+    const std::uint32_t id = st.idFor(key);
+    for (auto& [name, node] : c) {
+      const std::size_t h = Zone::hashName(name);
+      st.owners.emplace(h, id);
+      auto [it, inserted] = shards[Zone::shardOf(h)]->try_emplace(name);
+      if (inserted) {
+        it->second = std::move(node);
+        ++zone->nodeCount_;
+      } else {
+        mergeInto(it->second, node);
+      }
+    }
+  };
+  add("", contributionOf(snap, "", options_, zone->apex_, &zone->soaTail_));
+  for (const auto& entry : snap.of<k8s::Service>()) {
+    Contribution c;
+    Contributor(options_, zone->apex_, c).compileService(snap, *entry.value);
+    add(entry.key, std::move(c));
+  }
+  zone->pods_ = buildPods(snap);
+  for (std::size_t i = 0; i < shards.size(); ++i) {
+    zone->shards_[i] = std::move(shards[i]);
+  }
+  stats_ = Stats{true, snap.of<k8s::Service>().size(), zone->nodeCount_, zone->shards_.size()};
+  st.snapshot = std::move(snapshot);
+  st.zone = zone;
   return zone;
+}
+
+std::shared_ptr<const Zone> ZoneCompiler::update(const k8s::Update& update) {
+  State& st = *state_;
+  if (!st.zone) {
+    return compile(update.snapshot);
+  }
+  const k8s::Snapshot& snap = *update.snapshot;
+  const k8s::Snapshot& old = *st.snapshot;
+  const auto& changes = update.changes;
+
+  std::vector<std::string> services(changes.of(k8s::Kind::Service));
+  for (const auto& key : changes.of(k8s::Kind::EndpointSlice)) {
+    services.emplace_back(serviceKeyOfSlice(key));
+  }
+  std::sort(services.begin(), services.end());
+  services.erase(std::unique(services.begin(), services.end()), services.end());
+  const bool podsMatter = options_.pods == PodsMode::Verified || options_.autopath;
+  const bool podsChanged = podsMatter && !changes.of(k8s::Kind::Pod).empty();
+  const bool namespacesChanged = snap.namespaces != old.namespaces;
+  const bool syncChanged = snap.synced != st.zone->synced();
+  st.snapshot = update.snapshot;
+  stats_ = Stats{};
+  if (services.empty() && !podsChanged && !namespacesChanged && !syncChanged) {
+    return st.zone;
+  }
+
+  auto zone = std::make_shared<Zone>(*st.zone);  // shares every shard
+  zone->synced_ = snap.synced;
+  zone->version_ = snap.version;
+  zone->serial_ = serialOf(snap);
+  zone->namespaces_ = snap.namespaces;
+  if (podsChanged) {
+    zone->pods_ = buildPods(snap);
+  }
+
+  // The apex (its SOA serial moves with every change) and the changed Services: their names
+  // before and after.
+  std::unordered_map<std::uint32_t, Contribution> current;
+  std::vector<std::string> dirty;
+  auto recontribute = [&](const std::string& key, std::string* soaTail) {
+    Contribution before = contributionOf(old, key, options_, zone->apex_);
+    Contribution after = contributionOf(snap, key, options_, zone->apex_, soaTail);
+    if (auto it = st.ids.find(key); it != st.ids.end()) {
+      for (const auto& [name, node] : before) {
+        auto [first, last] = st.owners.equal_range(Zone::hashName(name));
+        for (auto o = first; o != last; ++o) {
+          if (o->second == it->second) {
+            st.owners.erase(o);
+            break;
+          }
+        }
+        dirty.push_back(name);
+      }
+    }
+    if (after.empty()) {
+      st.release(key);
+      return;
+    }
+    const std::uint32_t id = st.idFor(key);
+    for (const auto& [name, node] : after) {
+      st.owners.emplace(Zone::hashName(name), id);
+      dirty.push_back(name);
+    }
+    current[id] = std::move(after);
+  };
+  recontribute("", &zone->soaTail_);
+  for (const auto& key : services) {
+    if (!key.empty()) {
+      recontribute(key, nullptr);
+    }
+  }
+  std::sort(dirty.begin(), dirty.end());
+  dirty.erase(std::unique(dirty.begin(), dirty.end()), dirty.end());
+
+  // Each such name re-merged from all its owners, in key order, into a copy of its shard.
+  std::unordered_map<std::size_t, std::shared_ptr<Zone::Shard>> copied;
+  std::vector<std::uint32_t> ownerIds;
+  for (const auto& name : dirty) {
+    const std::size_t h = Zone::hashName(name);
+    ownerIds.clear();
+    auto [first, last] = st.owners.equal_range(h);
+    for (auto o = first; o != last; ++o) {
+      ownerIds.push_back(o->second);
+    }
+    std::sort(ownerIds.begin(), ownerIds.end(),
+              [&](std::uint32_t a, std::uint32_t b) { return st.keys[a] < st.keys[b]; });
+    Node merged;
+    bool exists = false;
+    for (const std::uint32_t id : ownerIds) {
+      auto c = current.find(id);
+      if (c == current.end()) {
+        // Another owner of a shared name (a PTR of an IP two Services have).
+        c = current.emplace(id, contributionOf(snap, st.keys[id], options_, zone->apex_)).first;
+      }
+      if (auto n = c->second.find(name); n != c->second.end()) {
+        mergeInto(merged, n->second);
+        exists = true;
+      }
+    }
+    const std::size_t shardIndex = Zone::shardOf(h);
+    const Zone::Shard& before = *zone->shards_[shardIndex];
+    if (auto it = before.find(name); exists ? it != before.end() && it->second == merged
+                                            : it == before.end()) {
+      continue;  // unchanged (most of the apex's names): the shard stays shared
+    }
+    auto& shard = copied[shardIndex];
+    if (!shard) {
+      shard = std::make_shared<Zone::Shard>(*zone->shards_[shardIndex]);
+    }
+    if (exists) {
+      auto [it, inserted] = shard->insert_or_assign(name, std::move(merged));
+      zone->nodeCount_ += inserted ? 1 : 0;
+    } else {
+      zone->nodeCount_ -= shard->erase(name);
+    }
+  }
+  for (auto& [index, shard] : copied) {
+    zone->shards_[index] = std::move(shard);
+  }
+  stats_ = Stats{false, services.size(), dirty.size(), copied.size()};
+  st.zone = zone;
+  return zone;
+}
+
+std::shared_ptr<const Zone> compileZone(const k8s::Snapshot& snapshot, const ZoneOptions& options) {
+  // Not kept past this call: a non-owning pointer.
+  return ZoneCompiler(options).compile(
+      std::shared_ptr<const k8s::Snapshot>(std::shared_ptr<const void>(), &snapshot));
 }
 
 }  // namespace kdp::dns

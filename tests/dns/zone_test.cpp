@@ -2,6 +2,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <random>
+
+#include "k8s/store.h"
+
 #include "tests/dns/fixture.h"
 
 using namespace kdp::dns;
@@ -34,7 +39,9 @@ TEST_CASE("dns zone: compiled names, empty non-terminals, options", "[dns]") {
   CHECK(find(*z, "web.shop.svc.cluster.local")->find(w::kTypeAAAA) == nullptr);
   CHECK(find(*z, "_tcp.web.shop.svc.cluster.local") != nullptr);  // empty non-terminal
   CHECK(find(*z, "_tcp.web.shop.svc.cluster.local")->rrsets.empty());
-  CHECK(find(*z, "shop.svc.cluster.local") != nullptr);
+  // <ns>.svc has no node: the responder answers it from the namespace set.
+  CHECK(find(*z, "shop.svc.cluster.local") == nullptr);
+  CHECK(z->namespaceExists("shop"));
   CHECK(find(*z, "idle.data.svc.cluster.local") == nullptr);
   CHECK(find(*z, "payments.shop.svc.cluster.local")->cnameTarget ==
         *w::nameFromText("api.payments.example.net"));
@@ -56,4 +63,209 @@ TEST_CASE("dns zone: compiled names, empty non-terminals, options", "[dns]") {
 TEST_CASE("dns zone: an unsynced snapshot compiles to an unsynced zone", "[dns]") {
   auto z = compileZone(*clusterSnapshot({}, false), ZoneOptions{});
   CHECK_FALSE(z->synced());
+}
+
+namespace {
+
+/// Every name and node of `z`, sorted: two zones with equal dumps answer alike.
+std::vector<std::pair<std::string, Node>> dump(const Zone& z) {
+  std::vector<std::pair<std::string, Node>> out;
+  z.forEachNode([&](const std::string& name, const Node& node) { out.emplace_back(name, node); });
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  return out;
+}
+
+void requireSameZone(const Zone& incremental, const Zone& full) {
+  REQUIRE(incremental.nodeCount() == full.nodeCount());
+  REQUIRE(incremental.version() == full.version());
+  REQUIRE(incremental.synced() == full.synced());
+  REQUIRE(incremental.soaTail() == full.soaTail());
+  const auto a = dump(incremental);
+  const auto b = dump(full);
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    INFO(w::nameToText(a[i].first) << " vs " << w::nameToText(b[i].first));
+    REQUIRE(a[i].first == b[i].first);
+    REQUIRE(a[i].second == b[i].second);
+  }
+}
+
+/// Random Services and EndpointSlices over a small space of names and IPs, so that changes hit
+/// shared PTRs (one IP in two Services), ExternalNames, kube-dns, hostnames and removals.
+class RandomCluster {
+ public:
+  explicit RandomCluster(unsigned seed) : rng_(seed) {}
+
+  kdp::k8s::Batch batch() {
+    kdp::k8s::Batch b;
+    const int ops = pick(1, 4);
+    for (int i = 0; i < ops; ++i) {
+      const std::string ns = pick(0, 2) == 0 ? "kube-system" : "ns" + std::to_string(pick(0, 2));
+      const std::string name = ns == "kube-system" && pick(0, 1) ? "kube-dns"
+                                                                : "s" + std::to_string(pick(0, 7));
+      switch (pick(0, 5)) {
+        case 0: b.remove(kdp::k8s::Kind::Service, ns, name); break;
+        case 1: b.remove(kdp::k8s::Kind::EndpointSlice, ns, name + "-" + std::to_string(pick(0, 1))); break;
+        case 2:
+        case 3: b.upsert(service(ns, name)); break;
+        default: b.upsert(slice(ns, name)); break;
+      }
+    }
+    if (pick(0, 9) == 0) {
+      kdp::k8s::Pod pod;
+      pod.meta.name = "p" + std::to_string(pick(0, 3));
+      pod.meta.namespace_ = "ns" + std::to_string(pick(0, 2));
+      pod.podIPs.push_back(ip(pick(0, 1)));
+      b.upsert(std::move(pod));
+    }
+    return b;
+  }
+
+ private:
+  int pick(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng_); }
+  kdp::IpAddr ip(int family) {
+    return *kdp::IpAddr::parse(family == 0 ? "10.0.0." + std::to_string(pick(1, 12))
+                                           : "fd00::" + std::to_string(pick(1, 12)));
+  }
+
+  kdp::k8s::Service service(const std::string& ns, const std::string& name) {
+    kdp::k8s::Service s;
+    s.meta.name = name;
+    s.meta.namespace_ = ns;
+    switch (pick(0, 3)) {
+      case 0:
+        s.type = kdp::k8s::ServiceType::ExternalName;
+        s.externalName = pick(0, 1) ? "ext.example.net" : "s1." + ns + ".svc.cluster.local";
+        break;
+      case 1:
+        s.headless = true;
+        s.publishNotReadyAddresses = pick(0, 1) == 1;
+        break;
+      default:
+        for (int i = pick(1, 2); i > 0; --i) s.clusterIPs.push_back(ip(i - 1));
+    }
+    for (int i = pick(0, 2); i > 0; --i) {
+      kdp::k8s::ServicePort p;
+      p.name = pick(0, 2) ? "p" + std::to_string(i) : "";
+      p.port = 80 + i;
+      p.protocol = pick(0, 1) ? kdp::k8s::Protocol::TCP : kdp::k8s::Protocol::UDP;
+      s.ports.push_back(p);
+    }
+    return s;
+  }
+
+  kdp::k8s::EndpointSlice slice(const std::string& ns, const std::string& service) {
+    kdp::k8s::EndpointSlice sl;
+    sl.meta.name = service + "-" + std::to_string(pick(0, 1));
+    sl.meta.namespace_ = ns;
+    sl.serviceName = service;
+    sl.meta.labels.emplace(std::string(kdp::k8s::kServiceNameLabel), service);
+    const int family = pick(0, 1);
+    sl.addressType = family == 0 ? kdp::k8s::AddressType::IPv4 : kdp::k8s::AddressType::IPv6;
+    for (int i = pick(0, 4); i > 0; --i) {
+      kdp::k8s::Endpoint ep;
+      ep.addresses.push_back(ip(family));
+      ep.conditions.ready = pick(0, 3) != 0;
+      if (pick(0, 2) == 0) ep.hostname = "h" + std::to_string(pick(0, 2));
+      sl.endpoints.push_back(std::move(ep));
+    }
+    if (pick(0, 1)) {
+      kdp::k8s::EndpointPort p;
+      p.name = "p1";
+      p.port = 8080;
+      sl.ports.push_back(p);
+    }
+    return sl;
+  }
+
+  std::mt19937 rng_;
+};
+
+}  // namespace
+
+TEST_CASE("dns zone: incremental updates equal a full compile", "[dns]") {
+  for (const bool autopath : {false, true}) {
+    for (unsigned seed = 1; seed <= 20; ++seed) {
+      INFO("seed " << seed << " autopath " << autopath);
+      const ZoneOptions options{"cluster.local", 30,
+                                autopath ? PodsMode::Insecure : PodsMode::Verified, autopath};
+      kdp::k8s::Store store;
+      auto sub = store.subscribe();
+      ZoneCompiler compiler(options);
+      RandomCluster cluster(seed);
+      for (int step = 0; step < 60; ++step) {
+        store.apply(cluster.batch());
+        if (step == 5) {
+          store.markSynced();
+        }
+        // Sometimes several batches coalesce into one update.
+        if (step % 3 != 0) {
+          continue;
+        }
+        auto update = sub->take();
+        if (!update) {
+          continue;
+        }
+        auto incremental = compiler.update(*update);
+        auto full = compileZone(*update->snapshot, options);
+        requireSameZone(*incremental, *full);
+        if (autopath) {
+          for (int i = 1; i <= 12; ++i) {
+            const auto ip = *kdp::IpAddr::parse("10.0.0." + std::to_string(i));
+            const auto* a = incremental->podNamespace(ip);
+            const auto* b = full->podNamespace(ip);
+            REQUIRE((a == nullptr) == (b == nullptr));
+            if (a) REQUIRE(*a == *b);
+          }
+        } else {
+          for (int i = 1; i <= 12; ++i) {
+            const auto ip = *kdp::IpAddr::parse("10.0.0." + std::to_string(i));
+            REQUIRE(incremental->podIpExists("ns1", ip) == full->podIpExists("ns1", ip));
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("dns zone: an update shares the shards it does not change", "[dns]") {
+  kdp::k8s::Store store;
+  auto sub = store.subscribe();
+  kdp::k8s::Batch b;
+  for (int i = 0; i < 200; ++i) {
+    kdp::k8s::Service s;
+    s.meta.name = "s" + std::to_string(i);
+    s.meta.namespace_ = "ns";
+    s.clusterIPs.push_back(*kdp::IpAddr::parse("10.1." + std::to_string(i / 250) + "." +
+                                               std::to_string(i % 250 + 1)));
+    b.upsert(std::move(s));
+  }
+  store.apply(std::move(b));
+  store.markSynced();
+  ZoneCompiler compiler(ZoneOptions{});
+  auto first = compiler.update(*sub->take());
+  CHECK(compiler.lastStats().full);
+  CHECK(find(*first, "s7.ns.svc.cluster.local") != nullptr);
+
+  kdp::k8s::Batch change;
+  change.remove(kdp::k8s::Kind::Service, "ns", "s7");
+  store.apply(std::move(change));
+  auto second = compiler.update(*sub->take());
+  CHECK_FALSE(compiler.lastStats().full);
+  CHECK(compiler.lastStats().services == 1);
+  // s7's name and PTR, the apex (its SOA serial): three shards at most, not all of them.
+  CHECK(compiler.lastStats().shards <= 3);
+  CHECK(find(*second, "s7.ns.svc.cluster.local") == nullptr);
+  CHECK(find(*first, "s7.ns.svc.cluster.local") != nullptr);  // the old zone is untouched
+  CHECK(second->nodeCount() + 2 == first->nodeCount());
+
+  // An update that changes nothing the zone is made of keeps the zone.
+  kdp::k8s::Batch pod;
+  kdp::k8s::Pod p;
+  p.meta.name = "p";
+  p.meta.namespace_ = "ns";
+  pod.upsert(std::move(p));
+  store.apply(std::move(pod));
+  CHECK(compiler.update(*sub->take()) == second);
 }
