@@ -7,10 +7,19 @@
 //   proxy_bench kube-proxy DIR                    kube-proxy's nftables layout for that cluster,
 //       as `nft -f` text (table ip kube-proxy: a chain per Service port and per endpoint, as
 //       pkg/proxy/nftables/proxier.go writes them)
+//   proxy_bench serve PORT SECONDS                accepts and closes TCP connections on PORT for
+//       SECONDS (the data-plane benchmark's pod)
+//   proxy_bench connect IP PORT SECONDS MAX        opens and resets TCP connections to IP:PORT one
+//       after another for SECONDS or MAX connections; prints connections=… per_second=… failed=…
 //   proxy_bench changes DIR COUNT NODE_IP         loads DIR into a store, syncs it in full, then
 //       changes one EndpointSlice COUNT times (one endpoint replaced) and times each from the
 //       store write to the kernel's ack, through IncrementalCompiler and Syncer as the proxy
 //       does; prints full_sync_s=… p50_us=… p99_us=… max_us=… messages_per_change=…
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -91,14 +100,14 @@ int kubeProxy(const std::string& dir) {
   const auto snap = load(dir, store);
   std::string out = R"(add table ip kube-proxy { comment "rules for kube-proxy" ; }
 table ip kube-proxy {
-	chain filter-prerouting { type filter hook prerouting priority dstnat - 10; policy accept; ct state new jump firewall-check; }
-	chain filter-input { type filter hook input priority dstnat - 10; policy accept; ct state new jump nodeport-endpoints-check; ct state new jump service-endpoints-check; }
-	chain filter-forward { type filter hook forward priority dstnat - 10; policy accept; ct state new jump service-endpoints-check; ct state new jump cluster-ips-check; }
-	chain filter-output { type filter hook output priority dstnat - 10; policy accept; ct state new jump service-endpoints-check; ct state new jump firewall-check; }
-	chain filter-output-post-dnat { type filter hook output priority dstnat + 10; policy accept; ct state new jump cluster-ips-check; }
-	chain nat-prerouting { type nat hook prerouting priority dstnat; policy accept; jump services; }
-	chain nat-output { type nat hook output priority dstnat; policy accept; jump services; }
-	chain nat-postrouting { type nat hook postrouting priority srcnat; policy accept; jump masquerading; }
+	chain filter-prerouting { type filter hook prerouting priority -110; policy accept; ct state new jump firewall-check; }
+	chain filter-input { type filter hook input priority -110; policy accept; ct state new jump nodeport-endpoints-check; ct state new jump service-endpoints-check; }
+	chain filter-forward { type filter hook forward priority -110; policy accept; ct state new jump service-endpoints-check; ct state new jump cluster-ips-check; }
+	chain filter-output { type filter hook output priority -110; policy accept; ct state new jump service-endpoints-check; ct state new jump firewall-check; }
+	chain filter-output-post-dnat { type filter hook output priority -90; policy accept; ct state new jump cluster-ips-check; }
+	chain nat-prerouting { type nat hook prerouting priority -100; policy accept; jump services; }
+	chain nat-output { type nat hook output priority -100; policy accept; jump services; }
+	chain nat-postrouting { type nat hook postrouting priority 100; policy accept; jump masquerading; }
 	set cluster-ips { type ipv4_addr; comment "Active ClusterIPs"; }
 	map no-endpoint-services { type ipv4_addr . inet_proto . inet_service : verdict; }
 	map no-endpoint-nodeports { type inet_proto . inet_service : verdict; }
@@ -253,6 +262,60 @@ int changes(const std::string& dir, int count, const std::string& nodeIp) {
   return 0;
 }
 
+int serve(int port, int seconds) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 4096) != 0) {
+    std::perror("bind/listen");
+    return 1;
+  }
+  timeval tv{1, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::printf("listening\n");
+  std::fflush(stdout);
+  const auto end = Clock::now() + std::chrono::seconds(seconds);
+  while (Clock::now() < end) {
+    const int c = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c >= 0) {
+      ::close(c);
+    }
+  }
+  ::close(fd);
+  return 0;
+}
+
+int connectLoop(const std::string& ip, int port, int seconds, long max) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  if (::inet_pton(AF_INET, ip.c_str(), &addr.sin_addr) != 1) {
+    return 2;
+  }
+  long ok = 0, failed = 0;
+  const auto start = Clock::now();
+  const auto end = start + std::chrono::seconds(seconds);
+  while (ok + failed < max && Clock::now() < end) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    // Reset on close: no TIME_WAIT, so the client's ports do not run out.
+    const linger lg{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+      ++ok;
+    } else {
+      ++failed;
+    }
+    ::close(fd);
+  }
+  const double s = std::chrono::duration<double>(Clock::now() - start).count();
+  std::printf("connections=%ld per_second=%.0f failed=%ld\n", ok, static_cast<double>(ok) / s,
+              failed);
+  return failed == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -265,11 +328,17 @@ int main(int argc, char** argv) {
     if (mode == "kube-proxy" && argc == 3) {
       return kubeProxy(argv[2]);
     }
+    if (mode == "serve" && argc == 4) {
+      return serve(std::stoi(argv[2]), std::stoi(argv[3]));
+    }
+    if (mode == "connect" && argc == 6) {
+      return connectLoop(argv[2], std::stoi(argv[3]), std::stoi(argv[4]), std::stol(argv[5]));
+    }
     if (mode == "changes" && argc == 5) {
       return changes(argv[2], std::stoi(argv[3]), argv[4]);
     }
     std::cerr << "usage: proxy_bench generate DIR SERVICES ENDPOINTS | kube-proxy DIR | "
-                 "changes DIR COUNT NODE_IP\n";
+                 "serve PORT SECONDS | connect IP PORT SECONDS MAX | changes DIR COUNT NODE_IP\n";
     return 2;
   } catch (const std::exception& e) {
     std::cerr << "proxy_bench: " << e.what() << "\n";

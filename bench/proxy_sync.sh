@@ -22,7 +22,8 @@ changes=${CHANGES:-1000}
 kp_runs=${KUBE_PROXY_RUNS:-1}
 build=${BUILD:-build}
 [[ -x $build/kube-dataplane && -x $build/proxy_bench ]] || scripts/build.sh release >/dev/null
-KDP_BIN=$PWD/$build/kube-dataplane
+build=$(cd "$build" && pwd)
+KDP_BIN=$build/kube-dataplane
 source tests/e2e/lib.sh
 command -v nft >/dev/null || kdp_fail "nft is needed (scripts/install-deps.sh)"
 

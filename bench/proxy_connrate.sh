@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Proxy benchmark 3 (issue 3): new TCP connections per second through a ClusterIP, with 10 and
+# with SERVICES Services programmed, against connecting straight to the pod IP with the same
+# rules in place; all inside namespaces made here and deleted on exit:
+#   node ns: our tables (`proxy --once`), the client (locally originated: nat output DNATs it)
+#   pod ns:  the 10 endpoint addresses of Service svc-0 on one veth, one server on :8080
+# Each figure is the median of RUNS runs of SECONDS seconds (at most MAX connections each); the
+# client resets each connection on close (no TIME_WAIT). Writes section
+# "## proxy: new connections per second through a ClusterIP" of bench/RESULTS.md.
+#   bench/proxy_connrate.sh [RUNS]   env: SERVICES=10000 SECONDS_PER_RUN=3 MAX=200000 BUILD=build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-5}
+services=${SERVICES:-10000}
+seconds=${SECONDS_PER_RUN:-3}
+max=${MAX:-200000}
+build=${BUILD:-build}
+[[ -x $build/kube-dataplane && -x $build/proxy_bench ]] || scripts/build.sh release >/dev/null
+build=$(cd "$build" && pwd)
+KDP_BIN=$build/kube-dataplane
+source tests/e2e/lib.sh
+bench=$build/proxy_bench
+
+node=$(kdp_netns node)
+pod=$(kdp_netns pod)
+ip link add kdpn0 netns "$node" type veth peer name kdpp0 netns "$pod"
+ip -n "$node" addr add 10.127.0.1/24 dev kdpn0
+ip -n "$node" link set kdpn0 up
+ip -n "$pod" link set kdpp0 up
+ip -n "$pod" addr add 10.127.0.2/24 dev kdpp0
+for i in $(seq 0 9); do ip -n "$pod" addr add "10.128.0.$i/32" dev kdpp0; done
+ip -n "$node" route add 10.128.0.0/16 via 10.127.0.2
+ip -n "$pod" route add default via 10.127.0.1
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+rate() {  # rate IP PORT: one run's connections per second from the node namespace
+  local out
+  out=$(ip netns exec "$node" "$bench" connect "$1" "$2" "$seconds" "$max")
+  sed -n 's/.*per_second=\([0-9]*\).*/\1/p' <<<"$out"
+}
+
+# The pod's server, for every run (bounded: it exits by itself).
+total=$(( (runs * 2 * seconds + 10) * 3 + 60 ))
+kdp_spawn ip netns exec "$pod" "$bench" serve 8080 "$total" >"$KDP_TMP/serve.log"
+kdp_wait_for 10 grep -q listening "$KDP_TMP/serve.log" || kdp_fail "server did not start"
+
+declare -A via direct
+for n in 10 "$services"; do
+  dir=$KDP_TMP/cluster-$n
+  mkdir -p "$dir"
+  "$bench" generate "$dir" "$n" 10
+  ip netns exec "$node" "$KDP_BIN" proxy --manifests "$dir" --node-name node-0 \
+    --node-ip 10.127.0.1 --cluster-cidr 10.128.0.0/9 --once --log-level warn
+  v=(); d=()
+  for ((i = 0; i < runs; i++)); do
+    v+=("$(rate 10.96.0.10 80)")
+    d+=("$(rate 10.128.0.1 8080)")
+  done
+  via[$n]=$(printf '%s\n' "${v[@]}" | median)
+  direct[$n]=$(printf '%s\n' "${d[@]}" | median)
+  echo "services=$n clusterip_per_s=${via[$n]} direct_per_s=${direct[$n]} runs: ${v[*]} / ${d[*]}"
+done
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+summary="through ClusterIP / straight to the pod IP, new TCP connections per second: 10 Services ${via[10]} / ${direct[10]} (ratio $(ratio "${via[10]}" "${direct[10]}")); $services Services ${via[$services]} / ${direct[$services]} (ratio $(ratio "${via[$services]}" "${direct[$services]}"), goal >= 0.9)"
+echo "$summary"
+
+section="## proxy: new connections per second through a ClusterIP"
+{
+  echo "$section"
+  echo
+  echo "- date: $(date -u +%Y-%m-%dT%H:%MZ); machine: $(nproc) cores, $(sed -n 's/model name\s*: //p' /proc/cpuinfo | head -1); load average at start: $(cut -d' ' -f1 /proc/loadavg)"
+  echo "- command: \`bench/proxy_connrate.sh $runs\` (SERVICES=$services SECONDS_PER_RUN=$seconds): one client thread in the node namespace, connect + reset, one server thread in the pod namespace; the peer (direct to the pod IP) measured in the same run, runs interleaved; medians of $runs"
+  echo "- result: $summary"
+} >"$KDP_TMP/section.md"
+python3 - "$section" "$KDP_TMP/section.md" <<'EOF'
+import sys
+title, new = sys.argv[1], open(sys.argv[2]).read().rstrip("\n") + "\n"
+path = "bench/RESULTS.md"
+text = open(path).read()
+start = text.find(title + "\n")
+if start < 0:
+    text = text.rstrip("\n") + "\n\n" + new
+else:
+    nxt = text.find("\n## ", start + len(title))
+    text = text[:start] + new + (text[nxt:] if nxt >= 0 else "")
+open(path, "w").write(text)
+EOF
