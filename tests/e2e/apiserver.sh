@@ -217,7 +217,8 @@ kdp_api_readyz() {
     "$KDP_API_SERVER/readyz" 2>/dev/null)" = ok ]
 }
 
-# Waits until PID serves (CHECK succeeds), failing early with LOG's tail when PID exits.
+# Waits until PID serves (CHECK succeeds), failing early with LOG's tail when PID exits. The
+# bounds are generous: on 2 loaded cores with ctest -j2 a start took minutes once.
 kdp_api_wait() {
   local pid=$1 log=$2 seconds=$3; shift 3
   local deadline=$((SECONDS + seconds))
@@ -247,7 +248,7 @@ kdp_etcd_start() {
     --initial-cluster "kdp=http://127.0.0.1:$peer_port" \
     --logger zap --log-level warn >"$KDP_ETCD_LOG" 2>&1 &
   KDP_ETCD_PID=$!
-  kdp_api_wait "$KDP_ETCD_PID" "$KDP_ETCD_LOG" 30 kdp_etcd_healthy
+  kdp_api_wait "$KDP_ETCD_PID" "$KDP_ETCD_LOG" 60 kdp_etcd_healthy
 }
 
 # Starts (or, after kdp_apiserver_stop, restarts) kube-apiserver with $KDP_APISERVER_ARGS.
@@ -256,7 +257,7 @@ kdp_apiserver_run() {
   echo "--- start $(date -u +%T)" >> "$KDP_APISERVER_LOG"
   "$KDP_APISERVER_BIN" "${KDP_APISERVER_ARGS[@]}" >>"$KDP_APISERVER_LOG" 2>&1 &
   KDP_APISERVER_PID=$!
-  kdp_api_wait "$KDP_APISERVER_PID" "$KDP_APISERVER_LOG" 90 kdp_api_readyz
+  kdp_api_wait "$KDP_APISERVER_PID" "$KDP_APISERVER_LOG" 180 kdp_api_readyz
 }
 
 # kdp_apiserver_start [extra kube-apiserver flags...]: etcd + kube-apiserver (RBAC on), the

@@ -79,9 +79,11 @@ kdp_apiserver_install >/dev/null
 e2e=$(cd "$(dirname "$0")" && pwd)
 if bash -c 'source "$1/lib.sh"; source "$1/apiserver.sh"; KDP_API_NO_RBAC_GRANT=1 kdp_apiserver_start
             echo "$KDP_APISERVER_PID $KDP_ETCD_PID $KDP_API_TMP" > "$2"; kdp_fail "a deliberate failure"' \
-     _ "$e2e" "$KDP_TMP/failed" 2>/dev/null; then
+     _ "$e2e" "$KDP_TMP/failed" 2>"$KDP_TMP/failed.err"; then
   kdp_fail "the failing test succeeded"
 fi
+grep -q 'FAIL: a deliberate failure' "$KDP_TMP/failed.err" ||
+  kdp_fail "the failing test failed before its deliberate failure: $(cat "$KDP_TMP/failed.err")"
 read -r apiserver_pid etcd_pid tmp < "$KDP_TMP/failed"
 for pid in "$apiserver_pid" "$etcd_pid"; do
   ! kill -0 "$pid" 2>/dev/null || kdp_fail "pid $pid still runs after a failed test"
