@@ -8,6 +8,9 @@
 # client resets each connection on close (no TIME_WAIT). Writes section
 # "## proxy: new connections per second through a ClusterIP" of bench/RESULTS.md.
 #   bench/proxy_connrate.sh [RUNS]   env: SERVICES=10000 SECONDS_PER_RUN=3 MAX=200000 BUILD=build
+#                                         RT=1: client and server as real-time processes (chrt -f
+#                                         10), so that other tenants of a shared machine do not
+#                                         preempt them
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
@@ -20,6 +23,8 @@ build=$(cd "$build" && pwd)
 KDP_BIN=$build/kube-dataplane
 source tests/e2e/lib.sh
 bench=$build/proxy_bench
+rt=()
+[[ ${RT:-0} == 1 ]] && rt=(chrt -f 10)
 
 node=$(kdp_netns node)
 pod=$(kdp_netns pod)
@@ -30,18 +35,20 @@ ip -n "$pod" link set kdpp0 up
 ip -n "$pod" addr add 10.127.0.2/24 dev kdpp0
 for i in $(seq 0 9); do ip -n "$pod" addr add "10.128.0.$i/32" dev kdpp0; done
 ip -n "$node" route add 10.128.0.0/16 via 10.127.0.2
+# ClusterIPs need a route for the node to send to them at all (then nat output DNATs them).
+ip -n "$node" route add default via 10.127.0.2
 ip -n "$pod" route add default via 10.127.0.1
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 rate() {  # rate IP PORT: one run's connections per second from the node namespace
   local out
-  out=$(ip netns exec "$node" "$bench" connect "$1" "$2" "$seconds" "$max")
+  out=$(ip netns exec "$node" "${rt[@]}" "$bench" connect "$1" "$2" "$seconds" "$max")
   sed -n 's/.*per_second=\([0-9]*\).*/\1/p' <<<"$out"
 }
 
 # The pod's server, for every run (bounded: it exits by itself).
 total=$(( (runs * 2 * seconds + 10) * 3 + 60 ))
-kdp_spawn ip netns exec "$pod" "$bench" serve 8080 "$total" >"$KDP_TMP/serve.log"
+kdp_spawn ip netns exec "$pod" "${rt[@]}" "$bench" serve 8080 "$total" >"$KDP_TMP/serve.log"
 kdp_wait_for 10 grep -q listening "$KDP_TMP/serve.log" || kdp_fail "server did not start"
 
 declare -A via direct
@@ -56,6 +63,7 @@ for n in 10 "$services"; do
     v+=("$(rate 10.96.0.10 80)")
     d+=("$(rate 10.128.0.1 8080)")
   done
+  [[ ${v[0]} -gt 0 && ${d[0]} -gt 0 ]] || kdp_fail "no connection got through (services=$n)"
   via[$n]=$(printf '%s\n' "${v[@]}" | median)
   direct[$n]=$(printf '%s\n' "${d[@]}" | median)
   echo "services=$n clusterip_per_s=${via[$n]} direct_per_s=${direct[$n]} runs: ${v[*]} / ${d[*]}"
@@ -69,7 +77,7 @@ section="## proxy: new connections per second through a ClusterIP"
   echo "$section"
   echo
   echo "- date: $(date -u +%Y-%m-%dT%H:%MZ); machine: $(nproc) cores, $(sed -n 's/model name\s*: //p' /proc/cpuinfo | head -1); load average at start: $(cut -d' ' -f1 /proc/loadavg)"
-  echo "- command: \`bench/proxy_connrate.sh $runs\` (SERVICES=$services SECONDS_PER_RUN=$seconds): one client thread in the node namespace, connect + reset, one server thread in the pod namespace; the peer (direct to the pod IP) measured in the same run, runs interleaved; medians of $runs"
+  echo "- command: \`bench/proxy_connrate.sh $runs\` (SERVICES=$services SECONDS_PER_RUN=$seconds RT=${RT:-0}): one client thread in the node namespace, connect + reset, one server thread in the pod namespace; the peer (direct to the pod IP) measured in the same run, runs interleaved; medians of $runs"
   echo "- result: $summary"
 } >"$KDP_TMP/section.md"
 python3 - "$section" "$KDP_TMP/section.md" <<'EOF'

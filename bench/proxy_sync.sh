@@ -73,12 +73,18 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", a / b}'; }
 summary1="proxy --once: ${once} s wall, ${once_rss} MB peak RSS (goal <= 0.5 s, <= 80 MB); nft -f of our --dry-run text: ${ours} s; nft -f of kube-proxy's layout (${chains} chains): ${kp} s (${kp_k} s in the kernel) = $(ratio "$kp" "$once")x our --once"
 echo "$summary1"
 
+# The change loop twice: as any process, and as a real-time one (chrt -f 10), which no other
+# tenant's work preempts: on a shared, loaded machine the first p99 is the scheduler's.
 ns=$(kdp_netns bench)
 line=$(ip netns exec "$ns" "$build/proxy_bench" changes "$cluster" "$changes" 192.0.2.1)
 ip netns del "$ns"
+ns=$(kdp_netns bench)
+rt_line=$(ip netns exec "$ns" chrt -f 10 "$build/proxy_bench" changes "$cluster" "$changes" 192.0.2.1)
+ip netns del "$ns"
 echo "$line"
-field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$line"; }
-summary2="one EndpointSlice change, store write -> kernel ack, ${changes} changes: p50 $(field p50_us) µs, p99 $(field p99_us) µs, max $(field max_us) µs (goal p99 <= 2 ms); $(field messages_per_change) netlink messages per change"
+echo "$rt_line"
+field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$2"; }
+summary2="one EndpointSlice change, store write -> kernel ack, ${changes} changes: p50 $(field p50_us "$line") µs, p99 $(field p99_us "$line") µs, max $(field max_us "$line") µs; as a real-time process: p50 $(field p50_us "$rt_line") µs, p99 $(field p99_us "$rt_line") µs (goal p99 <= 2 ms); $(field messages_per_change "$line") netlink messages per change"
 echo "$summary2"
 
 section="## proxy: full sync and one-change latency"
@@ -90,7 +96,7 @@ section="## proxy: full sync and one-change latency"
   echo "- full sync: $summary1"
   echo "- --once runs (s): ${once_s[*]}; peak RSS (MB): ${once_mb[*]}; nft -f ours (s): ${ours_s[*]}; nft -f kube-proxy layout (s): ${kp_s[*]}"
   echo "- change: $summary2"
-  echo "- change run: \`$line\`"
+  echo "- change runs: \`$line\`; real-time: \`$rt_line\`"
 } >"$KDP_TMP/section.md"
 # Replace our section in place (or append it); other sections are left as they are.
 python3 - "$section" "$KDP_TMP/section.md" <<'EOF'
