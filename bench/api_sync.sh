@@ -119,6 +119,7 @@ section="## api: initial sync and write → store latency (real kube-apiserver v
   echo "- initial sync (median of $runs): $summary1"
   echo "- runs (s): ${sync_s[*]}; peak RSS (MB): ${sync_mb[*]}; kubectl runs (s): ${peer_s[*]}; kubectl peak RSS (MB): ${peer_mb[*]}"
   echo "- $writes writes, one at a time: $summary2"
+  echo '- note: "write start" is before curl's process is spawned (popen), so it includes process start-up that curl's time_total (the peer figure) leaves out; kubectl lists to JSON text and so also pays for encoding it'
 } >"$KDP_TMP/section.md"
 python3 - "$section" "$KDP_TMP/section.md" <<'EOF'
 import sys
