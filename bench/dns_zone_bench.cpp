@@ -10,6 +10,8 @@
 #include <random>
 #include <string>
 #include <time.h>
+
+#include <malloc.h>
 #include <vector>
 
 #include "dns/server.h"
@@ -93,8 +95,11 @@ double percentile(std::vector<double> v, double p) {
 
 }  // namespace
 
+double heapMb() { return static_cast<double>(mallinfo2().uordblks) / (1024.0 * 1024.0); }
+
 int main(int argc, char** argv) {
   const int changes = argc > 1 ? std::atoi(argv[1]) : 500;
+  const double heap0 = heapMb();
   k8s::Store store;
   {
     k8s::Batch b;
@@ -107,6 +112,7 @@ int main(int argc, char** argv) {
   }
   auto sub = store.subscribe();
   const dns::ZoneOptions options;
+  const double heapStore = heapMb();
 
   // Full compiles (the peer: what every change cost before).
   std::vector<double> full;
@@ -120,6 +126,7 @@ int main(int argc, char** argv) {
 
   dns::ZoneCompiler compiler(options);
   auto holder = std::make_shared<dns::ZoneHolder>(compiler.update(*sub->take()));
+  const double heapZone = heapMb();
 
   // One Service (or its slice) changed at a time; store apply → zone published.
   std::mt19937 rng(42);
@@ -151,6 +158,9 @@ int main(int argc, char** argv) {
   std::vector<double> all = clusterIpMs;
   all.insert(all.end(), headlessMs.begin(), headlessMs.end());
   std::printf("zone_names %zu\n", names);
+  // Heap in use (malloc's count): the store's objects, then the zone with the compiler's index.
+  std::printf("store_heap_mb %.1f\n", heapStore - heap0);
+  std::printf("zone_heap_mb %.1f\n", heapZone - heapStore);
   std::printf("full_compile_ms_median %.1f\n", percentile(full, 0.5));
   std::printf("change_to_published_ms_p50 %.3f\n", percentile(all, 0.5));
   std::printf("change_to_published_ms_p99 %.3f\n", percentile(all, 0.99));

@@ -269,7 +269,16 @@ class Worker {
           metrics_.dropped->inc();
           continue;
         }
-        if (needsForwarder(a)) {
+        bool cached = false;
+        if (a.disposition == Disposition::Forward) {
+          // A cache hit joins the sendmmsg batch below (no callback, no sendto of its own).
+          if (auto hit = forwarder_->fromCache(a, Transport::Udp, start)) {
+            a.rcode = wire::getU16(reinterpret_cast<const std::uint8_t*>(hit->data()) + 2) & 0xF;
+            a.wire = std::move(*hit);
+            cached = true;
+          }
+        }
+        if (!cached && needsForwarder(a)) {
           const sockaddr_storage peer = peers[idx];
           const socklen_t peerLen = in[idx].msg_hdr.msg_namelen;
           const int sock = fd;

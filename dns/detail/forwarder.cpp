@@ -209,6 +209,23 @@ void Forwarder::resolve(Answer&& a, std::span<const std::uint8_t> /*msg*/, Trans
   this->start(std::move(p), Clock::now());
 }
 
+std::optional<std::string> Forwarder::fromCache(const Answer& a, Transport transport,
+                                                Clock::time_point now) {
+  if (a.disposition != Disposition::Forward || !a.autopath.empty() || !a.externalTarget.empty()) {
+    return std::nullopt;
+  }
+  const wire::Query& q = a.query;
+  const bool dnssecOk = q.edns && q.edns->dnssecOk;
+  const bool cd = (q.header.flags & wire::kFlagCD) != 0;
+  auto hit = cache_->find(cacheKey(q.question.name, q.question.qtype, q.question.qclass, dnssecOk, cd),
+                          now);
+  if (!hit) {
+    return std::nullopt;  // resolve() counts the miss
+  }
+  metrics_.cacheHits->inc();
+  return renderCached(*hit, q, now, transport);
+}
+
 void Forwarder::setCandidate(Pending& p) {
   p.qname = p.candidates[p.candidate];
   p.chaseBase = cnameReply(p.query, p.qname, p.ttl);

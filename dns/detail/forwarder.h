@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <random>
 #include <span>
 #include <string>
@@ -53,6 +54,10 @@ class Forwarder {
   /// calls `done` exactly once, possibly before returning.
   void resolve(Answer&& a, std::span<const std::uint8_t> msg, Transport transport,
                Clock::time_point start, Done done);
+  /// The cached response to a plain forwarded question (Disposition::Forward, no autopath or
+  /// ExternalName chase), or nullopt: then resolve() it. Lets the worker batch cache hits into
+  /// its sendmmsg instead of a callback and a sendto each.
+  std::optional<std::string> fromCache(const Answer& a, Transport transport, Clock::time_point now);
   /// An upstream socket is ready.
   void onEvent(int fd, std::uint32_t events, Clock::time_point now);
   /// Timeouts: next upstream, or SERVFAIL past the budget.
