@@ -70,40 +70,6 @@ std::size_t utf8Length(std::string_view s, std::size_t i) {
   return n;
 }
 
-// A JSON string body: quotes, backslashes and control characters escaped; bytes that are not
-// UTF-8 become U+FFFD so that every line stays valid JSON whatever a message carries.
-void appendJsonEscaped(spdlog::memory_buf_t& dest, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (std::size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80) {
-      if (const std::size_t n = utf8Length(s, i); n != 0) {
-        append(dest, s.substr(i, n));
-        i += n;
-      } else {
-        append(dest, "\\ufffd");
-        ++i;
-      }
-      continue;
-    }
-    switch (c) {
-      case '"': append(dest, "\\\""); break;
-      case '\\': append(dest, "\\\\"); break;
-      case '\n': append(dest, "\\n"); break;
-      case '\r': append(dest, "\\r"); break;
-      case '\t': append(dest, "\\t"); break;
-      default:
-        if (c < 0x20 || c == 0x7F) {
-          const char esc[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
-          dest.append(esc, esc + sizeof esc);
-        } else {
-          dest.push_back(static_cast<char>(c));
-        }
-    }
-    ++i;
-  }
-}
-
 class KdpFormatter final : public spdlog::formatter {
  public:
   explicit KdpFormatter(LogFormat format) : format_(format) {}
@@ -178,6 +144,38 @@ std::shared_ptr<spdlog::logger> loggerLocked(State& s, std::string_view name) {
 }
 
 }  // namespace
+
+void appendJsonEscaped(spdlog::memory_buf_t& dest, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      if (const std::size_t n = utf8Length(s, i); n != 0) {
+        append(dest, s.substr(i, n));
+        i += n;
+      } else {
+        append(dest, "\\ufffd");
+        ++i;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"': append(dest, "\\\""); break;
+      case '\\': append(dest, "\\\\"); break;
+      case '\n': append(dest, "\\n"); break;
+      case '\r': append(dest, "\\r"); break;
+      case '\t': append(dest, "\\t"); break;
+      default:
+        if (c < 0x20 || c == 0x7F) {
+          const char esc[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
+          dest.append(esc, esc + sizeof esc);
+        } else {
+          dest.push_back(static_cast<char>(c));
+        }
+    }
+    ++i;
+  }
+}
 
 spdlog::level::level_enum toSpdlogLevel(LogLevel level) {
   switch (level) {

@@ -30,6 +30,10 @@ spdlog::level::level_enum toSpdlogLevel(LogLevel level);
 /// line, times in UTC.
 std::unique_ptr<spdlog::formatter> makeFormatter(LogFormat format);
 
+/// Appends `s` as the body of a JSON string: quotes, backslashes and control characters escaped;
+/// bytes that are not UTF-8 become U+FFFD, so that a line stays valid JSON whatever it carries.
+void appendJsonEscaped(spdlog::memory_buf_t& dest, std::string_view s);
+
 /// Creates (or re-creates) the named loggers on `sink` (stderr when null), with `level` and
 /// `format`, and makes "app" the default logger. Call on the main thread before any other thread
 /// logs (tests may call it again with their own sink).

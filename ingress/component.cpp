@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <ctime>
 #include <stdexcept>
 #include <thread>
 
@@ -55,7 +56,18 @@ class IngressComponent final : public Component {
             "kube_dataplane_ingress_ingresses", "Ingresses of our class in the route table.")),
         certErrors_(metrics::defaultRegistry().counter(
             "kube_dataplane_ingress_certificate_errors_total",
-            "TLS Secrets refused (bad PEM, key not matching); the previous certificate stays.")) {}
+            "TLS Secrets refused (bad PEM, key not matching); the previous certificate stays.")),
+        certExpiry_(metrics::defaultRegistry().addCollector(
+            "kube_dataplane_ingress_certificate_expiry_seconds",
+            "Seconds until each certificate in use expires (its notAfter), by Secret "
+            "(namespace/name; \"\" is the default certificate); negative once expired.",
+            metrics::Type::Gauge, [this](std::vector<metrics::Sample>& out) {
+              const auto now = static_cast<std::int64_t>(std::time(nullptr));
+              for (const auto& [secret, cert] : *certs_.inUse()) {
+                out.push_back(metrics::Sample{{{"secret", secret}},
+                                              static_cast<double>(cert->notAfterUnix() - now)});
+              }
+            })) {}
 
   ~IngressComponent() override { stop(); }
 
@@ -107,37 +119,44 @@ class IngressComponent final : public Component {
       return;
     }
     const auto t0 = std::chrono::steady_clock::now();
-    CompileOptions co;
-    co.ingressClass = options_.ingressClass;
-    auto table = compileRoutes(*update->snapshot, co);
-    std::vector<tls::SniBinding> bindings;
-    bindings.reserve(table->tls.size());
-    for (const auto& b : table->tls) {
-      bindings.push_back(tls::SniBinding{b.host, b.secret});
+    // Incremental after the first update: the changed keys say what to recompile.
+    const auto result = compiler_.update(*update->snapshot, &update->changes);
+    const auto& table = result.table;
+    if (result.tlsChanged) {
+      std::vector<tls::SniBinding> bindings;
+      bindings.reserve(table->tls->size());
+      for (const auto& b : *table->tls) {
+        bindings.push_back(tls::SniBinding{b.host, b.secret});
+      }
+      const auto errorsBefore = certs_.errors();
+      certs_.update(bindings, *table->secrets);
+      certErrors_.inc(certs_.errors() - errorsBefore);
     }
-    const auto errorsBefore = certs_.errors();
-    certs_.update(bindings, table->secrets);
-    certErrors_.inc(certs_.errors() - errorsBefore);
     const std::size_t ingresses = table->ingresses;
+    const std::size_t tlsHosts = table->tls->size();
     const std::uint64_t version = table->version;
-    server_.setTable(std::move(table));
+    server_.setTable(table);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     compileSeconds_.observe(seconds);
     tableVersion_.set(static_cast<double>(version));
     routedIngresses_.set(static_cast<double>(ingresses));
     ready_.store(true, std::memory_order_release);
-    SPDLOG_LOGGER_INFO(log_, "routes updated version={} ingresses={} tlsHosts={} seconds={:.6f}",
-                       version, ingresses, bindings.size(), seconds);
+    SPDLOG_LOGGER_INFO(log_,
+                       "routes updated version={} ingresses={} tlsHosts={} full={} "
+                       "hostsRebuilt={} seconds={:.6f}",
+                       version, ingresses, tlsHosts, result.full, result.hostsRebuilt, seconds);
   }
 
   IngressOptions options_;
   tls::CertStore certs_;
+  RouteCompiler compiler_{CompileOptions{options_.ingressClass, options_.loadBalance}};
   Server server_;
   metrics::Histogram& compileSeconds_;
   metrics::Gauge& tableVersion_;
   metrics::Gauge& routedIngresses_;
   metrics::Counter& certErrors_;
+  metrics::CollectorHandle certExpiry_;
   std::shared_ptr<spdlog::logger> log_ = logger("ingress");
   std::shared_ptr<k8s::Subscription> sub_;
   asio::io_context sync_{1};

@@ -1,6 +1,7 @@
 #include "ingress/routes.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <tuple>
 
@@ -102,8 +103,9 @@ std::vector<HostPort> resolveEndpoints(const k8s::Snapshot& snap, const std::str
 }
 
 std::shared_ptr<const Backend> makeBackend(const k8s::Snapshot& snap, const k8s::Ingress& ing,
-                                           const k8s::IngressBackend& b) {
+                                           const k8s::IngressBackend& b, Balance balance) {
   auto out = std::make_shared<Backend>();
+  out->balance = balance;
   out->namespace_ = ing.meta.namespace_;
   out->ingress = ing.meta.namespace_ + "/" + ing.meta.name;
   out->connectTimeout =
@@ -124,6 +126,10 @@ std::shared_ptr<const Backend> makeBackend(const k8s::Snapshot& snap, const k8s:
   out->service = b.serviceName;
   out->port = portText(b.servicePort);
   out->endpoints = resolveEndpoints(snap, ing.meta.namespace_, b.serviceName, b.servicePort);
+  out->endpointNames.reserve(out->endpoints.size());
+  for (const auto& ep : out->endpoints) {
+    out->endpointNames.push_back(ep.str());
+  }
   return out;
 }
 
@@ -156,16 +162,24 @@ bool sameMatch(const Route& a, const Route& b) {
 
 const VirtualHost* findHost(const RouteTable& t, std::string_view host) {
   if (!host.empty()) {
-    if (auto it = t.exact.find(std::string(host)); it != t.exact.end()) {
-      return &it->second;
+    if (const VirtualHost* vh = t.exact.get(host)) {
+      return vh;
     }
     if (auto dot = host.find('.'); dot != std::string_view::npos && dot > 0) {
-      if (auto it = t.wildcard.find(std::string(host.substr(dot + 1))); it != t.wildcard.end()) {
-        return &it->second;
+      if (const VirtualHost* vh = t.wildcard.get(host.substr(dot + 1))) {
+        return vh;
       }
     }
   }
-  return t.anyHost ? &*t.anyHost : nullptr;
+  return t.anyHost.get();
+}
+
+// Age order of Ingresses: creationTimestamp (RFC 3339 UTC, so text order is time order; "" —
+// a manifests directory — sorts first), then namespace, then name.
+using AgeKey = std::tuple<std::string, std::string, std::string>;
+
+AgeKey ageOf(const k8s::Ingress& ing) {
+  return {ing.meta.creationTimestamp, ing.meta.namespace_, ing.meta.name};
 }
 
 }  // namespace
@@ -284,89 +298,288 @@ bool isOurs(const k8s::Ingress& ing, const k8s::Snapshot& snap, std::string_view
   return ours != nullptr && ours->isDefault;
 }
 
-std::shared_ptr<const RouteTable> compileRoutes(const k8s::Snapshot& snap,
-                                                const CompileOptions& options) {
+// What the compiler remembers of one Ingress of ours, to undo its part on a change.
+struct IngressInfo {
+  std::shared_ptr<const k8s::Ingress> object;
+  std::vector<std::string> hosts;     // its rules' hosts, lowercase, unique ("" = no host)
+  std::vector<std::string> services;  // namespace/name of every Service it names, unique
+};
+
+struct RouteCompiler::State {
+  CompileOptions options;
+  bool compiled = false;
+  std::map<AgeKey, IngressInfo> ours;                     // oldest first
+  std::map<std::string, std::set<AgeKey>> hostUsers;      // rule host → Ingresses
+  std::map<std::string, std::set<AgeKey>> serviceUsers;   // namespace/name → Ingresses
+  std::set<AgeKey> withDefault;                           // Ingresses with spec.defaultBackend
+  std::set<AgeKey> withTls;                               // Ingresses with spec.tls
+  std::map<std::string, AgeKey, std::less<>> byKey;       // store key → age key
+  // The table being built: persistent maps, shared with the tables already published.
+  k8s::ObjectMap<VirtualHost> exact, wildcard;
+  std::shared_ptr<const VirtualHost> anyHost;
+  std::shared_ptr<const Backend> defaultBackend;
+  std::shared_ptr<const TlsBindings> tls = std::make_shared<const TlsBindings>();
+  std::shared_ptr<const TlsSecrets> secrets = std::make_shared<const TlsSecrets>();
+
+  void clear() {
+    State fresh;
+    fresh.options = options;
+    *this = std::move(fresh);
+  }
+
+  void add(const std::string& key, std::shared_ptr<const k8s::Ingress> ing,
+           std::set<std::string>& dirtyHosts, bool& dirtyDefault, bool& dirtyTls) {
+    const AgeKey age = ageOf(*ing);
+    IngressInfo info;
+    info.object = std::move(ing);
+    const k8s::Ingress& in = *info.object;
+    std::set<std::string> hosts, services;
+    for (const auto& rule : in.rules) {
+      hosts.insert(asciiLower(rule.host));
+      for (const auto& p : rule.paths) {
+        if (!p.backend.isResource) {
+          services.insert(in.meta.namespace_ + "/" + p.backend.serviceName);
+        }
+      }
+    }
+    if (in.defaultBackend && !in.defaultBackend->isResource) {
+      services.insert(in.meta.namespace_ + "/" + in.defaultBackend->serviceName);
+    }
+    info.hosts.assign(hosts.begin(), hosts.end());
+    info.services.assign(services.begin(), services.end());
+    for (const auto& h : info.hosts) {
+      hostUsers[h].insert(age);
+      dirtyHosts.insert(h);
+    }
+    for (const auto& svc : info.services) {
+      serviceUsers[svc].insert(age);
+    }
+    if (in.defaultBackend) {
+      withDefault.insert(age);
+      dirtyDefault = true;
+    }
+    if (!in.tls.empty()) {
+      withTls.insert(age);
+      dirtyTls = true;
+    }
+    byKey.emplace(key, age);
+    ours.emplace(age, std::move(info));
+  }
+
+  void remove(const std::string& key, std::set<std::string>& dirtyHosts, bool& dirtyDefault,
+              bool& dirtyTls) {
+    auto k = byKey.find(key);
+    if (k == byKey.end()) {
+      return;
+    }
+    const AgeKey age = k->second;
+    byKey.erase(k);
+    auto it = ours.find(age);
+    const IngressInfo& info = it->second;
+    for (const auto& h : info.hosts) {
+      eraseUser(hostUsers, h, age);
+      dirtyHosts.insert(h);
+    }
+    for (const auto& svc : info.services) {
+      eraseUser(serviceUsers, svc, age);
+    }
+    dirtyDefault |= withDefault.erase(age) != 0;
+    dirtyTls |= withTls.erase(age) != 0;
+    ours.erase(it);
+  }
+
+  static void eraseUser(std::map<std::string, std::set<AgeKey>>& index, const std::string& key,
+                        const AgeKey& age) {
+    auto it = index.find(key);
+    if (it != index.end()) {
+      it->second.erase(age);
+      if (it->second.empty()) {
+        index.erase(it);
+      }
+    }
+  }
+
+  // The routes of one rule host from every Ingress that has rules for it, oldest first: on a
+  // conflict (same path and type) the older Ingress's route stays.
+  void rebuildHost(const k8s::Snapshot& snap, const std::string& host) {
+    std::shared_ptr<VirtualHost> vh;
+    if (auto users = hostUsers.find(host); users != hostUsers.end()) {
+      vh = std::make_shared<VirtualHost>();
+      for (const AgeKey& age : users->second) {
+        const k8s::Ingress& ing = *ours.at(age).object;
+        const bool redirect = sslRedirectEnabled(ing);
+        bool hostHasTls = false;
+        for (const auto& t : ing.tls) {
+          for (const auto& h : t.hosts) {
+            hostHasTls |= !host.empty() && asciiLower(h) == host;
+          }
+        }
+        for (const auto& rule : ing.rules) {
+          if (asciiLower(rule.host) != host) {
+            continue;
+          }
+          for (const auto& p : rule.paths) {
+            Route r;
+            r.path = p.path;
+            r.pathType = p.pathType;
+            r.sslRedirect = redirect && hostHasTls;
+            const bool conflict = std::any_of(vh->routes.begin(), vh->routes.end(),
+                                              [&](const Route& o) { return sameMatch(o, r); });
+            if (conflict) {
+              continue;  // an older Ingress already routes this path
+            }
+            r.backend = makeBackend(snap, ing, p.backend, options.balance);
+            vh->routes.push_back(std::move(r));
+          }
+        }
+      }
+      sortRoutes(*vh);
+    }
+    if (host.empty()) {
+      anyHost = std::move(vh);
+    } else if (host.starts_with("*.")) {
+      vh ? (void)wildcard.set(host.substr(2), std::move(vh)) : (void)wildcard.erase(host.substr(2));
+    } else {
+      vh ? (void)exact.set(host, std::move(vh)) : (void)exact.erase(host);
+    }
+  }
+
+  // spec.defaultBackend of the oldest Ingress that has one.
+  void rebuildDefault(const k8s::Snapshot& snap) {
+    defaultBackend.reset();
+    if (!withDefault.empty()) {
+      const k8s::Ingress& ing = *ours.at(*withDefault.begin()).object;
+      defaultBackend = makeBackend(snap, ing, *ing.defaultBackend, options.balance);
+    }
+  }
+
+  // Host → Secret: the oldest Ingress that lists the host with a secretName wins.
+  void rebuildTls(const k8s::Snapshot& snap) {
+    auto bindings = std::make_shared<TlsBindings>();
+    auto bound = std::make_shared<TlsSecrets>();
+    std::set<std::string> seen;
+    for (const AgeKey& age : withTls) {
+      const k8s::Ingress& ing = *ours.at(age).object;
+      for (const auto& t : ing.tls) {
+        for (const auto& h : t.hosts) {
+          std::string host = asciiLower(h);
+          if (t.secretName.empty() || !seen.insert(host).second) {
+            continue;
+          }
+          std::string key = ing.meta.namespace_ + "/" + t.secretName;
+          if (auto s = snap.of<k8s::Secret>().find(key); s && s->type == k8s::kTlsSecretType) {
+            bound->emplace(key, s);
+          }
+          bindings->push_back(TlsBinding{std::move(host), std::move(key)});
+        }
+      }
+    }
+    std::stable_sort(bindings->begin(), bindings->end(),
+                     [](const TlsBinding& a, const TlsBinding& b) { return a.host < b.host; });
+    tls = std::move(bindings);
+    secrets = std::move(bound);
+  }
+
+  bool secretBound(std::string_view key) const {
+    return std::any_of(tls->begin(), tls->end(),
+                       [&](const TlsBinding& b) { return b.secret == key; });
+  }
+};
+
+RouteCompiler::RouteCompiler(CompileOptions options) : state_(std::make_unique<State>()) {
+  state_->options = std::move(options);
+}
+
+RouteCompiler::~RouteCompiler() = default;
+
+RouteCompiler::Result RouteCompiler::update(const k8s::Snapshot& snap,
+                                            const k8s::Changes* changes) {
+  State& st = *state_;
+  Result result;
+  std::set<std::string> dirtyHosts;
+  bool dirtyDefault = false;
+  bool dirtyTls = false;
+  const bool full =
+      !st.compiled || changes == nullptr || !changes->of(k8s::Kind::IngressClass).empty();
+  auto consider = [&](const std::string& key, std::shared_ptr<const k8s::Ingress> ing) {
+    if (ing && !ing->meta.deleting && isOurs(*ing, snap, st.options.ingressClass)) {
+      st.add(key, std::move(ing), dirtyHosts, dirtyDefault, dirtyTls);
+    }
+  };
+  if (full) {
+    st.clear();
+    for (const auto& e : snap.of<k8s::Ingress>()) {
+      consider(e.key, e.value);
+    }
+    for (const auto& [host, _] : st.hostUsers) {
+      dirtyHosts.insert(host);
+    }
+    dirtyDefault = dirtyTls = true;
+    result.full = true;
+  } else {
+    for (const auto& key : changes->of(k8s::Kind::Ingress)) {
+      st.remove(key, dirtyHosts, dirtyDefault, dirtyTls);
+      consider(key, snap.of<k8s::Ingress>().find(key));
+    }
+    // A Service or its EndpointSlices changed: the hosts whose routes name it.
+    auto touchService = [&](std::string_view svc) {
+      auto users = st.serviceUsers.find(std::string(svc));
+      if (users == st.serviceUsers.end()) {
+        return;
+      }
+      for (const AgeKey& age : users->second) {
+        for (const auto& h : st.ours.at(age).hosts) {
+          dirtyHosts.insert(h);
+        }
+        dirtyDefault |= st.withDefault.count(age) != 0;
+      }
+    };
+    for (const auto& key : changes->of(k8s::Kind::Service)) {
+      touchService(key);
+    }
+    for (const auto& key : changes->of(k8s::Kind::EndpointSlice)) {
+      // "namespace/service/slice": the Service is everything before the last '/'.
+      const auto slash = key.rfind('/');
+      if (slash != std::string::npos) {
+        touchService(std::string_view(key).substr(0, slash));
+      }
+    }
+    for (const auto& key : changes->of(k8s::Kind::Secret)) {
+      dirtyTls |= st.secretBound(key);
+    }
+  }
+  for (const auto& host : dirtyHosts) {
+    st.rebuildHost(snap, host);
+  }
+  if (dirtyDefault) {
+    st.rebuildDefault(snap);
+  }
+  if (dirtyTls) {
+    const auto before = st.tls;
+    const auto secretsBefore = st.secrets;
+    st.rebuildTls(snap);
+    result.tlsChanged = *before != *st.tls || *secretsBefore != *st.secrets || full;
+  }
+  st.compiled = true;
+
   auto table = std::make_shared<RouteTable>();
   table->version = snap.version;
+  table->exact = st.exact;
+  table->wildcard = st.wildcard;
+  table->anyHost = st.anyHost;
+  table->defaultBackend = st.defaultBackend;
+  table->tls = st.tls;
+  table->secrets = st.secrets;
+  table->ingresses = st.ours.size();
+  result.table = std::move(table);
+  result.hostsRebuilt = dirtyHosts.size();
+  return result;
+}
 
-  // Our Ingresses, oldest first (creationTimestamp is RFC 3339 UTC, so text order is time
-  // order; "" — a manifests directory — sorts first and ties go by namespace/name).
-  std::vector<const k8s::Ingress*> ours;
-  for (const auto& e : snap.of<k8s::Ingress>()) {
-    const k8s::Ingress& ing = *e.value;
-    if (!ing.meta.deleting && isOurs(ing, snap, options.ingressClass)) {
-      ours.push_back(&ing);
-    }
-  }
-  std::stable_sort(ours.begin(), ours.end(), [](const k8s::Ingress* a, const k8s::Ingress* b) {
-    return std::tie(a->meta.creationTimestamp, a->meta.namespace_, a->meta.name) <
-           std::tie(b->meta.creationTimestamp, b->meta.namespace_, b->meta.name);
-  });
-  table->ingresses = ours.size();
-
-  std::set<std::string> tlsHostsSeen;
-  for (const k8s::Ingress* ing : ours) {
-    const bool redirect = sslRedirectEnabled(*ing);
-    std::vector<std::string> tlsHosts;
-    for (const auto& t : ing->tls) {
-      for (const auto& h : t.hosts) {
-        const std::string host = asciiLower(h);
-        tlsHosts.push_back(host);
-        if (t.secretName.empty() || !tlsHostsSeen.insert(host).second) {
-          continue;  // the oldest Ingress's Secret wins for a host
-        }
-        const std::string key = ing->meta.namespace_ + "/" + t.secretName;
-        table->tls.push_back(TlsBinding{host, key});
-        if (auto s = snap.of<k8s::Secret>().find(key); s && s->type == k8s::kTlsSecretType) {
-          table->secrets.emplace(key, s);
-        }
-      }
-    }
-    if (ing->defaultBackend && !table->defaultBackend) {
-      table->defaultBackend = makeBackend(snap, *ing, *ing->defaultBackend);
-    }
-    for (const auto& rule : ing->rules) {
-      const std::string host = asciiLower(rule.host);
-      VirtualHost* vh = nullptr;
-      if (host.empty()) {
-        if (!table->anyHost) {
-          table->anyHost.emplace();
-        }
-        vh = &*table->anyHost;
-      } else if (host.starts_with("*.")) {
-        vh = &table->wildcard[host.substr(2)];
-      } else {
-        vh = &table->exact[host];
-      }
-      const bool hostHasTls =
-          !host.empty() && std::find(tlsHosts.begin(), tlsHosts.end(), host) != tlsHosts.end();
-      for (const auto& p : rule.paths) {
-        Route r;
-        r.path = p.path;
-        r.pathType = p.pathType;
-        r.sslRedirect = redirect && hostHasTls;
-        const bool conflict = std::any_of(vh->routes.begin(), vh->routes.end(),
-                                          [&](const Route& o) { return sameMatch(o, r); });
-        if (conflict) {
-          continue;  // an older Ingress already routes this path
-        }
-        r.backend = makeBackend(snap, *ing, p.backend);
-        vh->routes.push_back(std::move(r));
-      }
-    }
-  }
-  for (auto& [_, vh] : table->exact) {
-    sortRoutes(vh);
-  }
-  for (auto& [_, vh] : table->wildcard) {
-    sortRoutes(vh);
-  }
-  if (table->anyHost) {
-    sortRoutes(*table->anyHost);
-  }
-  std::stable_sort(table->tls.begin(), table->tls.end(),
-                   [](const TlsBinding& a, const TlsBinding& b) { return a.host < b.host; });
-  return table;
+std::shared_ptr<const RouteTable> compileRoutes(const k8s::Snapshot& snap,
+                                                const CompileOptions& options) {
+  RouteCompiler compiler(options);
+  return compiler.update(snap, nullptr).table;
 }
 
 }  // namespace kdp::ingress

@@ -33,10 +33,13 @@
 #include <vector>
 
 #include "common/host_port.h"
+#include "ingress/options.h"
+#include "k8s/object_map.h"
 #include "k8s/objects.h"
 
 namespace kdp::k8s {
 struct Snapshot;
+struct Changes;
 }
 
 namespace kdp::ingress {
@@ -53,11 +56,9 @@ inline constexpr std::string_view kNginxConnectTimeoutAnnotation =
 inline constexpr std::string_view kNginxReadTimeoutAnnotation =
     "nginx.ingress.kubernetes.io/proxy-read-timeout";
 
-/// How a request picks among a backend's endpoints: a global round robin (every endpoint gets
-/// its turn, across all workers), or the endpoint with the fewest requests in flight (ties in
-/// round-robin order). Per Ingress: annotation kube-dataplane.io/load-balance (or ingress-nginx's
-/// nginx.ingress.kubernetes.io/load-balance) "round_robin" | "least_request".
-enum class Balance : std::uint8_t { RoundRobin, LeastRequest };
+/// Balance (ingress/options.h) per Ingress: annotation kube-dataplane.io/load-balance (or
+/// ingress-nginx's nginx.ingress.kubernetes.io/load-balance) "round_robin" | "least_request";
+/// without one, CompileOptions::balance.
 inline constexpr std::string_view kLoadBalanceAnnotation = "kube-dataplane.io/load-balance";
 inline constexpr std::string_view kNginxLoadBalanceAnnotation =
     "nginx.ingress.kubernetes.io/load-balance";
@@ -69,6 +70,7 @@ struct Backend {
   std::string port;     // as written: a number or a name (metrics, logs)
   std::string ingress;  // namespace/name of the Ingress that names it (metrics, logs)
   std::vector<HostPort> endpoints;  // deduplicated, sorted; empty: 503
+  std::vector<std::string> endpointNames;  // endpoints[i].str(), made once (pool keys, logs)
   std::chrono::seconds connectTimeout{0};  // 0: the server's default
   std::chrono::seconds readTimeout{0};     // upstream response header; 0: the server's default
   Balance balance = Balance::RoundRobin;
@@ -114,16 +116,23 @@ struct Match {
 struct TlsBinding {
   std::string host;
   std::string secret;  // namespace/name
+  bool operator==(const TlsBinding&) const = default;
 };
 
+using TlsBindings = std::vector<TlsBinding>;
+using TlsSecrets = std::map<std::string, std::shared_ptr<const k8s::Secret>, std::less<>>;
+
+/// Immutable once published. The host maps are persistent (k8s::ObjectMap): a table made from
+/// the previous one by RouteCompiler shares every virtual host that did not change.
 struct RouteTable {
-  std::unordered_map<std::string, VirtualHost> exact;     // "foo.com"
-  std::unordered_map<std::string, VirtualHost> wildcard;  // "*.foo.com" stored as "foo.com"
-  std::optional<VirtualHost> anyHost;                     // rules without a host
+  k8s::ObjectMap<VirtualHost> exact;     // "foo.com"
+  k8s::ObjectMap<VirtualHost> wildcard;  // "*.foo.com" stored as "foo.com"
+  std::shared_ptr<const VirtualHost> anyHost;  // rules without a host; null: none
   std::shared_ptr<const Backend> defaultBackend;
-  std::vector<TlsBinding> tls;  // sorted by host; first (oldest Ingress) wins per host
-  /// The kubernetes.io/tls Secrets that `tls` names, by namespace/name.
-  std::map<std::string, std::shared_ptr<const k8s::Secret>, std::less<>> secrets;
+  /// Sorted by host; first (oldest Ingress) wins per host. Never null.
+  std::shared_ptr<const TlsBindings> tls = std::make_shared<const TlsBindings>();
+  /// The kubernetes.io/tls Secrets that `tls` names, by namespace/name. Never null.
+  std::shared_ptr<const TlsSecrets> secrets = std::make_shared<const TlsSecrets>();
   std::size_t ingresses = 0;  // Ingresses of our class that went into the table
   std::uint64_t version = 0;  // of the snapshot it was compiled from
 
@@ -133,11 +142,41 @@ struct RouteTable {
 
 struct CompileOptions {
   std::string ingressClass = "kube-dataplane";
+  Balance balance = Balance::RoundRobin;  // for Ingresses without a load-balance annotation
 };
 
-/// Compiles every Ingress of our class in `snapshot`. Pure; any thread.
+/// Compiles every Ingress of our class in `snapshot` from scratch. Pure; any thread.
 std::shared_ptr<const RouteTable> compileRoutes(const k8s::Snapshot& snapshot,
                                                 const CompileOptions& options);
+
+/// The route compiler that keeps its indexes between store updates, so that a change costs work
+/// proportional to what it touches: the virtual hosts of a changed Ingress (before and after),
+/// the hosts whose routes name a changed Service or EndpointSlice, the default backend when an
+/// Ingress with one changed, and the TLS bindings when an Ingress with spec.tls or a bound Secret
+/// changed. An IngressClass change recompiles everything (it can change which Ingresses are
+/// ours). The result equals compileRoutes() of the same snapshot. One thread at a time.
+class RouteCompiler {
+ public:
+  explicit RouteCompiler(CompileOptions options);
+  ~RouteCompiler();
+  RouteCompiler(const RouteCompiler&) = delete;
+  RouteCompiler& operator=(const RouteCompiler&) = delete;
+
+  struct Result {
+    std::shared_ptr<const RouteTable> table;
+    bool full = false;          // compiled from scratch
+    bool tlsChanged = false;    // tls or secrets differ from the previous table's
+    std::size_t hostsRebuilt = 0;
+  };
+
+  /// From scratch (the first call, or `changes` null), else the previous table updated by
+  /// `changes` (the keys that differ between the previous snapshot given and `snapshot`).
+  Result update(const k8s::Snapshot& snapshot, const k8s::Changes* changes);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
 
 /// True when `ingress` is served by our class (see above).
 bool isOurs(const k8s::Ingress& ingress, const k8s::Snapshot& snapshot,

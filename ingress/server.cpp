@@ -31,8 +31,10 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <charconv>
 #include <ctime>
 #include <stdexcept>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -64,17 +66,12 @@ namespace {
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 
 constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
-constexpr auto kHeaderTimeout = std::chrono::seconds(20);  // a request's header, from its start
-constexpr auto kIdleTimeout = std::chrono::seconds(60);    // between keep-alive requests
 constexpr auto kBodyTimeout = std::chrono::seconds(60);    // each body read or write
-constexpr auto kConnectTimeout = std::chrono::seconds(5);
-constexpr auto kUpstreamTimeout = std::chrono::seconds(60);  // upstream response header
 constexpr auto kPoolIdle = std::chrono::seconds(30);
 constexpr std::size_t kPoolMaxIdle = 64;  // per endpoint and worker
 constexpr std::uint32_t kHeaderLimit = 32 * 1024;
 constexpr std::uint32_t kUpstreamHeaderLimit = 64 * 1024;
 constexpr std::size_t kBodyChunk = 64 * 1024;
-constexpr std::size_t kMaxConnections = 50000;
 constexpr unsigned kMaxAttempts = 3;
 constexpr auto kTunnelIdle = std::chrono::minutes(10);  // an Upgrade tunnel with no traffic
 
@@ -136,7 +133,10 @@ void closeWrite(Stream& s) {
 }
 
 // A pooled connection that the upstream closed (or that has stray bytes) is not reusable:
-// a non-blocking peek tells without waiting.
+// a non-blocking peek tells without waiting. Only connections idle longer than this are
+// peeked: a busy connection saves the syscall, and a close that races a reuse within it is
+// caught by the retry of a request that failed before its body was sent.
+constexpr auto kPeekAfterIdle = std::chrono::milliseconds(100);
 bool stillUsable(tcp::socket& s) {
   char c;
   const ssize_t n = ::recv(s.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -255,11 +255,17 @@ class SeriesCache {
 
   void record(const Backend* b, unsigned status, double seconds, double upstreamSeconds,
               std::uint64_t requestBytes, std::uint64_t responseBytes) {
-    std::string key = b ? b->ingress + '\0' + b->service : std::string();
-    metrics::Labels labels = baseLabels(b);
-    auto [sit, fresh] = series_.try_emplace(key);
-    BackendSeries& s = sit->second;
-    if (fresh) {
+    // The key is built in a reused buffer, and labels only for a new series: a request that
+    // finds its series allocates nothing here.
+    std::string& key = key_;
+    key.clear();
+    if (b != nullptr) {
+      key.append(b->ingress).append(1, '\0').append(b->service);
+    }
+    auto sit = series_.find(key);
+    if (sit == series_.end()) {
+      const metrics::Labels labels = baseLabels(b);
+      BackendSeries& s = series_[key];
       s.duration = &registry_.histogram(
           "kube_dataplane_ingress_request_duration_seconds",
           "Time from a request's header to the end of its response.", metrics::latencyBuckets(),
@@ -274,21 +280,27 @@ class SeriesCache {
       s.responseSize = &registry_.histogram("kube_dataplane_ingress_response_size_bytes",
                                             "Response body bytes sent to clients.",
                                             sizeBuckets(), labels);
+      sit = series_.find(key);
     }
+    BackendSeries& s = sit->second;
     s.duration->observe(seconds);
     if (upstreamSeconds >= 0) {
       s.upstream->observe(upstreamSeconds);
     }
     s.requestSize->observe(static_cast<double>(requestBytes));
     s.responseSize->observe(static_cast<double>(responseBytes));
-    key += '\0';
-    key += std::to_string(status);
-    auto [cit, cfresh] = requests_.try_emplace(key, nullptr);
-    if (cfresh) {
+    char digits[8];
+    const auto end = std::to_chars(digits, digits + sizeof digits, status).ptr;
+    key.append(1, '\0').append(digits, end);
+    auto cit = requests_.find(key);
+    if (cit == requests_.end()) {
+      metrics::Labels labels = baseLabels(b);
       labels.emplace_back("status", std::to_string(status));
-      cit->second = &registry_.counter("kube_dataplane_ingress_requests_total",
+      cit = requests_.emplace(key, &registry_.counter(
+                                       "kube_dataplane_ingress_requests_total",
                                        "Requests answered, by Ingress, Service and status.",
-                                       labels);
+                                       labels))
+                .first;
     }
     cit->second->inc();
   }
@@ -306,6 +318,7 @@ class SeriesCache {
   static std::vector<double> sizeBuckets() { return metrics::exponentialBuckets(64, 4, 10); }
 
   metrics::Registry& registry_;
+  std::string key_;
   std::unordered_map<std::string, BackendSeries> series_;
   std::unordered_map<std::string, metrics::Counter*> requests_;
 };
@@ -338,7 +351,7 @@ struct AccessLogLine {
   double seconds = 0;
   double upstreamSeconds = -1;  // -1: no upstream response
   const Backend* backend = nullptr;
-  std::string upstream;
+  std::string_view upstream;  // the endpoint's name, owned by the Backend
 };
 
 }  // namespace
@@ -359,9 +372,10 @@ struct Server::Impl {
   asio::awaitable<bool> respondLocal(Stream& client, http::status status, unsigned version,
                                      bool keepAlive, std::string body,
                                      std::string_view location = {});
-  asio::awaitable<UpstreamPtr> checkout(Worker& w, const HostPort& ep, bool& reused,
-                                        beast::error_code& ec, Clock::duration connectTimeout);
-  void checkin(Worker& w, const HostPort& ep, UpstreamPtr up);
+  asio::awaitable<UpstreamPtr> checkout(Worker& w, const HostPort& ep, const std::string& key,
+                                        bool& reused, beast::error_code& ec,
+                                        Clock::duration connectTimeout);
+  void checkin(Worker& w, const std::string& key, UpstreamPtr up);
   void bind(std::optional<tcp::acceptor>& acceptor, asio::io_context& ioc, const HostPort& at,
             std::uint16_t& port, const char* flag);
   void accessLog(const AccessLogLine& l);
@@ -414,11 +428,38 @@ void Server::Impl::accessLog(const AccessLogLine& l) {
   }
   const std::string upstreamName =
       l.backend ? l.backend->namespace_ + "-" + l.backend->service + "-" + l.backend->port : "-";
-  access->info("{} - [{}] \"{} {} HTTP/{}.{}\" {} {} {:.3f} \"{}\" ingress={} upstream={} addr={}",
-               l.conn->clientIp, httpDate(), l.method, l.target, l.version / 10, l.version % 10,
-               l.status, l.bytesOut, l.seconds, l.host,
-               l.backend ? l.backend->ingress : "-", upstreamName,
-               l.upstream.empty() ? "-" : l.upstream);
+  if (!options.accessLog.json) {
+    access->info("{} - [{}] \"{} {} HTTP/{}.{}\" {} {} {:.3f} \"{}\" ingress={} upstream={} addr={}",
+                 l.conn->clientIp, httpDate(), l.method, l.target, l.version / 10, l.version % 10,
+                 l.status, l.bytesOut, l.seconds, l.host, l.backend ? l.backend->ingress : "-",
+                 upstreamName, l.upstream.empty() ? "-" : l.upstream);
+    return;
+  }
+  // One JSON object per line; request fields are escaped (they are the client's bytes).
+  spdlog::memory_buf_t b;
+  auto field = [&b](std::string_view name, std::string_view value) {
+    b.append(name);
+    b.push_back('"');
+    appendJsonEscaped(b, value);
+    b.push_back('"');
+  };
+  field("{\"time\":", httpDate());
+  field(",\"remote_addr\":", l.conn->clientIp);
+  field(",\"method\":", l.method);
+  field(",\"target\":", l.target);
+  fmt::format_to(std::back_inserter(b), ",\"protocol\":\"HTTP/{}.{}\",\"status\":{}", l.version / 10,
+                 l.version % 10, l.status);
+  fmt::format_to(std::back_inserter(b), ",\"bytes_sent\":{},\"bytes_received\":{},\"duration\":{:.6f}",
+                 l.bytesOut, l.bytesIn, l.seconds);
+  field(",\"host\":", l.host);
+  field(",\"ingress\":", l.backend ? std::string_view(l.backend->ingress) : "");
+  field(",\"upstream\":", l.backend ? std::string_view(upstreamName) : "");
+  field(",\"upstream_addr\":", l.upstream);
+  if (l.upstreamSeconds >= 0) {
+    fmt::format_to(std::back_inserter(b), ",\"upstream_duration\":{:.6f}", l.upstreamSeconds);
+  }
+  b.push_back('}');
+  access->info(std::string_view(b.data(), b.size()));
 }
 
 template <class Stream>
@@ -440,17 +481,21 @@ asio::awaitable<bool> Server::Impl::respondLocal(Stream& client, http::status st
   co_return !ec && keepAlive;
 }
 
-asio::awaitable<UpstreamPtr> Server::Impl::checkout(Worker& w, const HostPort& ep, bool& reused,
+asio::awaitable<UpstreamPtr> Server::Impl::checkout(Worker& w, const HostPort& ep,
+                                                    const std::string& key, bool& reused,
                                                     beast::error_code& ec,
                                                     Clock::duration connectTimeout) {
   reused = false;
-  auto it = w.pool.find(ep.str());
+  auto it = w.pool.find(key);
   if (it != w.pool.end()) {
     auto& idle = it->second;
+    const auto now = Clock::now();
     while (!idle.empty()) {
       UpstreamPtr up = std::move(idle.back());
       idle.pop_back();
-      if (Clock::now() - up->idleSince < kPoolIdle && stillUsable(up->stream.socket())) {
+      const auto idleFor = now - up->idleSince;
+      if (idleFor < kPoolIdle &&
+          (idleFor < kPeekAfterIdle || stillUsable(up->stream.socket()))) {
         reused = true;
         metrics.pooledReuse.inc();
         co_return up;
@@ -473,8 +518,8 @@ asio::awaitable<UpstreamPtr> Server::Impl::checkout(Worker& w, const HostPort& e
   co_return up;
 }
 
-void Server::Impl::checkin(Worker& w, const HostPort& ep, UpstreamPtr up) {
-  auto& idle = w.pool[ep.str()];
+void Server::Impl::checkin(Worker& w, const std::string& key, UpstreamPtr up) {
+  auto& idle = w.pool[key];
   if (idle.size() >= kPoolMaxIdle) {
     return;
   }
@@ -589,35 +634,39 @@ asio::awaitable<bool> Server::Impl::handle(Worker& w, Stream& client, beast::fla
   http::status failure = http::status::bad_gateway;
   bool bodySent = false;
   const HostPort* chosen = nullptr;
+  const std::string* chosenName = nullptr;
   const std::size_t n = be.endpoints.size();
   const std::size_t first = be.pick();
   const Clock::duration connectTimeout =
-      be.connectTimeout.count() != 0 ? Clock::duration(be.connectTimeout) : kConnectTimeout;
+      be.connectTimeout.count() != 0 ? Clock::duration(be.connectTimeout)
+                                    : Clock::duration(options.upstreamConnectTimeout);
   const Clock::duration readTimeout =
-      be.readTimeout.count() != 0 ? Clock::duration(be.readTimeout) : kUpstreamTimeout;
+      be.readTimeout.count() != 0 ? Clock::duration(be.readTimeout)
+                                 : Clock::duration(options.upstreamReadTimeout);
   for (unsigned attempt = 0; attempt < kMaxAttempts; ++attempt) {
     if (attempt > 0) {
       metrics.retries.inc();
     }
     const std::size_t index = (first + attempt) % n;
     chosen = &be.endpoints[index];
-    line.upstream = chosen->str();
+    chosenName = &be.endpointNames[index];
+    line.upstream = *chosenName;
     be.started(index);
     inflight.emplace(be, index);
     bool reused = false;
     beast::error_code ec;
-    up = co_await checkout(w, *chosen, reused, ec, connectTimeout);
+    up = co_await checkout(w, *chosen, *chosenName, reused, ec, connectTimeout);
     if (!up) {
       // Nothing was sent: any request may go to the next endpoint.
       metrics.connectErrors.inc();
       KDP_LOG_RATE_LIMITED(log, spdlog::level::warn, 5,
                            "upstream connect failed endpoint={} service={}/{} err={}",
-                           chosen->str(), be.namespace_, be.service, ec.message());
+                           *chosenName, be.namespace_, be.service, ec.message());
       failure = http::status::bad_gateway;
       continue;
     }
     http::request_serializer<http::buffer_body> sr{req};
-    up->stream.expires_after(kUpstreamTimeout);
+    up->stream.expires_after(readTimeout);
     auto [wec, wn] = co_await http::async_write_header(up->stream, sr, kUseTuple);
     if (wec) {
       up.reset();
@@ -767,10 +816,15 @@ asio::awaitable<bool> Server::Impl::handle(Worker& w, Stream& client, beast::fla
   }
   res.keep_alive(keep);
   http::response_serializer<http::buffer_body> rs{res};
-  beast::get_lowest_layer(client).expires_after(kBodyTimeout);
-  auto [hec, hn] = co_await http::async_write_header(client, rs, kUseTuple);
-  if (hec) {
-    co_return finish(status, false);
+  // When body bytes came with the header (a small response), the header goes out with the
+  // first chunk in one write; otherwise at once, so that a streamed response is not held.
+  const bool bodyBuffered = !noBody && (rp->is_done() || up->buffer.size() != 0);
+  if (!bodyBuffered) {
+    beast::get_lowest_layer(client).expires_after(kBodyTimeout);
+    auto [hec, hn] = co_await http::async_write_header(client, rs, kUseTuple);
+    if (hec) {
+      co_return finish(status, false);
+    }
   }
   bool ok = true;
   if (!noBody && !rp->is_done()) {
@@ -790,11 +844,12 @@ asio::awaitable<bool> Server::Impl::handle(Worker& w, Stream& client, beast::fla
     res.body().data = nullptr;
     res.body().size = 0;
     res.body().more = false;
+    beast::get_lowest_layer(client).expires_after(kBodyTimeout);
     auto [bec, bn] = co_await http::async_write(client, rs, kUseTuple);
     ok = !bec;
   }
   if (ok && rp->is_done() && upstreamKeepAlive && up->buffer.size() == 0) {
-    checkin(w, *chosen, std::move(up));
+    checkin(w, *chosenName, std::move(up));
   }
   co_return finish(status, ok && keep);
 }
@@ -812,7 +867,8 @@ asio::awaitable<void> Server::Impl::serve(Worker& w, Stream& stream, const ConnI
       parser.body_limit(boost::none);
     }
     // The deadline covers the whole header: a client trickling bytes (slowloris) is cut off.
-    beast::get_lowest_layer(stream).expires_after(n == 0 ? kHeaderTimeout : kIdleTimeout);
+    beast::get_lowest_layer(stream).expires_after(n == 0 ? options.clientHeaderTimeout
+                                                            : options.clientIdleTimeout);
     auto [ec, bytes] = co_await http::async_read_header(stream, buffer, parser, kUseTuple);
     if (n > 0 && ec == beast::error::timeout && buffer.size() == 0) {
       co_return;  // an idle keep-alive connection
@@ -912,12 +968,12 @@ asio::awaitable<void> Server::Impl::acceptLoop(Worker& w, tcp::acceptor& accepto
       co_await backoff.async_wait(kUseTuple);
       continue;
     }
-    if (connections.fetch_add(1, std::memory_order_relaxed) >= kMaxConnections) {
+    if (connections.fetch_add(1, std::memory_order_relaxed) >= options.maxConnections) {
       connections.fetch_sub(1, std::memory_order_relaxed);
       metrics.refused.inc();
       KDP_LOG_RATE_LIMITED(log, spdlog::level::warn, 1,
                            "ingress connection refused reason=too-many-connections max={}",
-                           kMaxConnections);
+                           options.maxConnections);
       continue;
     }
     metrics.connections.inc();

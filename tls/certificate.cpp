@@ -9,6 +9,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <ctime>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -100,6 +101,9 @@ Certificate::Certificate(std::unique_ptr<Handles> handles) : h_(std::move(handle
   const int id = EVP_PKEY_get_base_id(h_->key.get());
   keyType_ = id == EVP_PKEY_EC ? "EC" : id == EVP_PKEY_RSA ? "RSA" : "other";
   notAfter_ = timeText(X509_get0_notAfter(h_->leaf.get()));
+  if (std::tm tm{}; ASN1_TIME_to_tm(X509_get0_notAfter(h_->leaf.get()), &tm) == 1) {
+    notAfterUnix_ = static_cast<std::int64_t>(::timegm(&tm));
+  }
 }
 
 Certificate::~Certificate() = default;

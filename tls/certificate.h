@@ -3,6 +3,7 @@
 // generated self-signed default. Every OpenSSL handle lives in a RAII type; OpenSSL stays out of
 // this header (forward declarations only).
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -35,6 +36,8 @@ class Certificate {
   const std::string& keyType() const { return keyType_; }
   /// The leaf's notAfter as text (logs).
   const std::string& notAfter() const { return notAfter_; }
+  /// The leaf's notAfter, seconds since the epoch (metrics: seconds until expiry).
+  std::int64_t notAfterUnix() const { return notAfterUnix_; }
 
   // Borrowed handles, valid as long as this object lives.
   x509_st* leaf() const;
@@ -46,6 +49,7 @@ class Certificate {
   std::vector<std::string> names_;
   std::string keyType_;
   std::string notAfter_;
+  std::int64_t notAfterUnix_ = 0;
 };
 
 using CertificatePtr = std::shared_ptr<const Certificate>;

@@ -1,5 +1,7 @@
 #include "tls/sni.h"
 
+#include <algorithm>
+
 #include "common/ascii.h"
 #include "common/logging.h"
 #include "k8s/objects.h"
@@ -39,6 +41,7 @@ void CertTable::add(const std::string& host, CertificatePtr cert) {
 
 CertStore::CertStore(CertificatePtr fallback) : fallback_(std::move(fallback)) {
   current_.store(std::make_shared<const CertTable>(fallback_));
+  inUse_.store(std::make_shared<const InUse>(InUse{{std::string(), fallback_}}));
 }
 
 std::shared_ptr<const CertTable> CertStore::update(const std::vector<SniBinding>& bindings,
@@ -89,6 +92,15 @@ std::shared_ptr<const CertTable> CertStore::update(const std::vector<SniBinding>
       table->add(b.host, done->second.cert);
     }
   }
+  auto inUse = std::make_shared<InUse>(InUse{{std::string(), fallback_}});
+  for (const auto& [secret, cached] : next) {
+    if (cached.cert) {
+      inUse->emplace_back(secret, cached.cert);
+    }
+  }
+  std::sort(inUse->begin(), inUse->end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  inUse_.store(std::move(inUse));
   cache_ = std::move(next);
   std::shared_ptr<const CertTable> out = std::move(table);
   current_.store(out);

@@ -64,6 +64,11 @@ class CertStore {
   /// Secrets that failed to parse, counted per update where they were broken.
   std::uint64_t errors() const { return errors_.load(std::memory_order_relaxed); }
 
+  /// The certificates in use now by Secret (namespace/name), plus the default one under "".
+  /// Any thread (metrics: seconds until each certificate expires).
+  using InUse = std::vector<std::pair<std::string, CertificatePtr>>;
+  std::shared_ptr<const InUse> inUse() const { return inUse_.load(); }
+
  private:
   struct Cached {
     std::string crt, key;  // the PEM text it was parsed from (or last tried)
@@ -74,6 +79,7 @@ class CertStore {
   std::unordered_map<std::string, Cached> cache_;  // by namespace/name
   std::atomic<std::shared_ptr<const CertTable>> current_;
   std::atomic<std::uint64_t> errors_{0};
+  std::atomic<std::shared_ptr<const InUse>> inUse_;
 };
 
 }  // namespace kdp::tls

@@ -146,6 +146,26 @@ TEST_CASE("cli: ingress flags and defaults", "[cli]") {
   CHECK(*k.ingress.publishAddress == ip("203.0.113.1"));
   CHECK(k.ingress.accessLog.kind == kdp::app::AccessLog::Kind::Off);
   CHECK(k.ingress.maxBodySize == 0);
+  CHECK_FALSE(k.ingress.accessLog.json);
+  CHECK(k.ingress.maxConnections == 50000);
+  CHECK(k.ingress.loadBalance == kdp::ingress::Balance::RoundRobin);
+  CHECK(k.ingress.upstreamConnectTimeout == std::chrono::seconds(5));
+  CHECK(k.ingress.upstreamReadTimeout == std::chrono::seconds(60));
+  CHECK(k.ingress.clientHeaderTimeout == std::chrono::seconds(20));
+  CHECK(k.ingress.clientIdleTimeout == std::chrono::seconds(60));
+
+  auto l = ok({"ingress", "--http", "127.0.0.1:80", "--https", "127.0.0.1:443",
+               "--access-log-format", "json", "--max-connections", "100", "--load-balance",
+               "least-request", "--upstream-connect-timeout", "2", "--upstream-read-timeout",
+               "30", "--client-header-timeout", "5", "--client-idle-timeout", "15"});
+  CHECK(l.ingress.accessLog.kind == kdp::app::AccessLog::Kind::Stdout);
+  CHECK(l.ingress.accessLog.json);
+  CHECK(l.ingress.maxConnections == 100);
+  CHECK(l.ingress.loadBalance == kdp::ingress::Balance::LeastRequest);
+  CHECK(l.ingress.upstreamConnectTimeout == std::chrono::seconds(2));
+  CHECK(l.ingress.upstreamReadTimeout == std::chrono::seconds(30));
+  CHECK(l.ingress.clientHeaderTimeout == std::chrono::seconds(5));
+  CHECK(l.ingress.clientIdleTimeout == std::chrono::seconds(15));
 }
 
 TEST_CASE("cli: run takes the flags of all three, none required", "[cli]") {
@@ -292,6 +312,15 @@ TEST_CASE("cli: a bad flag or value is one line naming it, exit 2", "[cli]") {
       {{"run", "--ingress-class", "Edge"},
        "--ingress-class: \"Edge\" is not a valid IngressClass name"},
       {{"run", "--access-log", ""}, "--access-log: empty value"},
+      {{"run", "--access-log-format", "xml"},
+       "--access-log-format: \"xml\" is not one of text|json"},
+      {{"run", "--load-balance", "random"},
+       "--load-balance: \"random\" is not one of round-robin|least-request"},
+      {{"run", "--max-connections", "0"}, "--max-connections: \"0\" is out of range 1-10000000"},
+      {{"run", "--upstream-read-timeout", "0"},
+       "--upstream-read-timeout: \"0\" is out of range 1-3600"},
+      {{"run", "--client-idle-timeout", "1m"},
+       "--client-idle-timeout: \"1m\" is not a number"},
   };
   for (const auto& c : cases) {
     std::string joined;

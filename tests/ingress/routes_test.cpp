@@ -63,46 +63,51 @@ std::string routed(const RouteTable& t, std::string_view host, std::string_view 
 }  // namespace
 
 // The pathType examples table of the Kubernetes Ingress documentation (concepts/services-
-// networking/ingress, "Examples"), row by row.
+// networking/ingress, "Examples"), row by row, each request path of a row on its own; `winner`
+// is the index of the path the docs say matches ("matches /aaa prefix", "prefers Exact"), -1
+// where the docs say no match ("uses default backend": the Ingress's defaultBackend answers).
 TEST_CASE("routes: the Ingress API's pathType examples", "[ingress][routes]") {
   struct Row {
     std::vector<std::pair<std::string, std::string>> paths;  // path, pathType
-    std::string request;
-    bool matches;
+    std::vector<std::string> requests;
+    int winner;
   };
   const std::vector<Row> rows = {
-      {{{"/", "Prefix"}}, "/anything/at/all", true},
-      {{{"/foo", "Exact"}}, "/foo", true},
-      {{{"/foo", "Exact"}}, "/bar", false},
-      {{{"/foo", "Exact"}}, "/foo/", false},
-      {{{"/foo/", "Exact"}}, "/foo", false},
-      {{{"/foo", "Prefix"}}, "/foo", true},
-      {{{"/foo", "Prefix"}}, "/foo/", true},
-      {{{"/foo/", "Prefix"}}, "/foo", true},
-      {{{"/foo/", "Prefix"}}, "/foo/", true},
-      {{{"/aaa/bb", "Prefix"}}, "/aaa/bbb", false},
-      {{{"/aaa/bbb", "Prefix"}}, "/aaa/bbb", true},
-      {{{"/aaa/bbb/", "Prefix"}}, "/aaa/bbb", true},   // ignores trailing slash
-      {{{"/aaa/bbb", "Prefix"}}, "/aaa/bbb/", true},   // matches trailing slash
-      {{{"/aaa/bbb", "Prefix"}}, "/aaa/bbb/ccc", true},  // matches subpath
-      {{{"/aaa/bbb", "Prefix"}}, "/aaa/bbbxyz", false},  // not a string prefix match
-      {{{"/", "Prefix"}, {"/aaa", "Prefix"}}, "/aaa/ccc", true},
-      {{{"/", "Prefix"}, {"/aaa", "Prefix"}, {"/aaa/bbb", "Prefix"}}, "/aaa/bbb", true},
-      {{{"/", "Prefix"}, {"/aaa", "Prefix"}, {"/aaa/bbb", "Prefix"}}, "/ccc", true},
-      {{{"/aaa", "Prefix"}}, "/ccc", false},  // uses the default backend
-      {{{"/foo", "Prefix"}, {"/foo", "Exact"}}, "/foo", true},
+      {{{"/", "Prefix"}}, {"/", "/anything/at/all", "/foo/", "/aaa/bbb/ccc"}, 0},  // (all paths)
+      {{{"/foo", "Exact"}}, {"/foo"}, 0},
+      {{{"/foo", "Exact"}}, {"/bar"}, -1},
+      {{{"/foo", "Exact"}}, {"/foo/"}, -1},
+      {{{"/foo/", "Exact"}}, {"/foo"}, -1},
+      {{{"/foo", "Prefix"}}, {"/foo", "/foo/"}, 0},
+      {{{"/foo/", "Prefix"}}, {"/foo", "/foo/"}, 0},
+      {{{"/aaa/bb", "Prefix"}}, {"/aaa/bbb"}, -1},
+      {{{"/aaa/bbb", "Prefix"}}, {"/aaa/bbb"}, 0},
+      {{{"/aaa/bbb/", "Prefix"}}, {"/aaa/bbb"}, 0},      // ignores trailing slash
+      {{{"/aaa/bbb", "Prefix"}}, {"/aaa/bbb/"}, 0},      // matches trailing slash
+      {{{"/aaa/bbb", "Prefix"}}, {"/aaa/bbb/ccc"}, 0},   // matches subpath
+      {{{"/aaa/bbb", "Prefix"}}, {"/aaa/bbbxyz"}, -1},   // does not match string prefix
+      {{{"/", "Prefix"}, {"/aaa", "Prefix"}}, {"/aaa/ccc"}, 1},  // matches /aaa prefix
+      {{{"/", "Prefix"}, {"/aaa", "Prefix"}, {"/aaa/bbb", "Prefix"}}, {"/aaa/bbb"}, 2},
+      {{{"/", "Prefix"}, {"/aaa", "Prefix"}, {"/aaa/bbb", "Prefix"}}, {"/ccc"}, 0},
+      {{{"/aaa", "Prefix"}}, {"/ccc"}, -1},                       // uses default backend
+      {{{"/foo", "Prefix"}, {"/foo", "Exact"}}, {"/foo"}, 1},     // prefers Exact
   };
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const Row& row = rows[i];
     std::string paths;
-    std::string yaml;
+    std::string yaml = service("fallback", 99);
     for (std::size_t j = 0; j < row.paths.size(); ++j) {
       paths += path(row.paths[j].first, row.paths[j].second, "s" + std::to_string(j));
       yaml += service("s" + std::to_string(j), static_cast<int>(j + 1));
     }
-    auto t = compile(yaml + ingressYaml("ing", "foo.com", paths));
-    INFO("row " << i << " request " << row.request);
-    CHECK((t->match("foo.com", row.request).backend != nullptr) == row.matches);
+    auto t = compile(yaml + ingressYaml("ing", "foo.com", paths,
+                                        "  ingressClassName: kube-dataplane\n  defaultBackend: "
+                                        "{service: {name: fallback, port: {number: 80}}}\n"));
+    for (const auto& request : row.requests) {
+      INFO("row " << i + 1 << " request " << request);
+      CHECK(routed(*t, "foo.com", request) ==
+            (row.winner < 0 ? std::string("fallback") : "s" + std::to_string(row.winner)));
+    }
   }
 }
 
@@ -316,11 +321,11 @@ stringData: {tls.crt: "x", tls.key: "y"}
   SECTION("redirect on") {
     auto t = compile(service("s", 1) + secret + ingressYaml("a", "foo.com", path("/", "Prefix", "s"), tls) +
                      ingressYaml("b", "plain.com", path("/", "Prefix", "s")));
-    REQUIRE(t->tls.size() == 2);
-    CHECK(t->tls[0].host == "*.foo.com");
-    CHECK(t->tls[1].host == "foo.com");
-    CHECK(t->tls[1].secret == "default/tls");
-    CHECK(t->secrets.count("default/tls") == 1);
+    REQUIRE(t->tls->size() == 2);
+    CHECK((*t->tls)[0].host == "*.foo.com");
+    CHECK((*t->tls)[1].host == "foo.com");
+    CHECK((*t->tls)[1].secret == "default/tls");
+    CHECK(t->secrets->count("default/tls") == 1);
     CHECK(t->match("foo.com", "/").sslRedirect);
     CHECK_FALSE(t->match("plain.com", "/").sslRedirect);
   }
