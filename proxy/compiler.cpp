@@ -281,9 +281,8 @@ class TableBuilder {
         return r;
       };
       t_.chains.push_back({affinityChainName(n, timeout), std::nullopt,
-                           {rule(RuleKind::AffinityPick), rule(RuleKind::AffinityRecall),
-                            rule(RuleKind::AffinityRemember, timeout),
-                            rule(RuleKind::AffinityDnat)}});
+                           {rule(RuleKind::AffinityPick), rule(RuleKind::AffinityRemember, timeout),
+                            rule(RuleKind::AffinityRecall), rule(RuleKind::AffinityDnat)}});
     }
   }
 

@@ -118,9 +118,10 @@ void renderTable(std::string& out, const Table& t) {
               "", el);
   }
   for (std::uint32_t n : t.affinityCounts) {
+    // The key is a 32-bit jhash, declared through numgen's type: nft 1.0.6 crashes listing a
+    // map declared `typeof jhash ...`.
     renderSet(out, "map", affinityMapName(n),
-              "typeof " + affinityKey(t.family) + " : ct mark\n\t\tsize " +
-                  std::to_string(kAffinityMapSize),
+              "typeof numgen random mod 1 : ct mark\n\t\tsize " + std::to_string(kAffinityMapSize),
               "dynamic,timeout", {});
     el.clear();
     if (auto it = t.affinityBackends.find(n); it != t.affinityBackends.end()) {

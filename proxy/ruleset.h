@@ -94,9 +94,11 @@ enum class RuleKind : std::uint8_t {
   ReturnUnmarked,       // meta mark & 0x4000 == 0 return
   Masquerade,           // meta mark set meta mark ^ 0x4000 masquerade fully-random
   DnatRandom,           // dnat to <dst> . proto . port . numgen random mod N map @backends-N
-  // sessionAffinity ClientIP, in chain endpoints-affinity-N-T: the slot goes through ct mark
-  // (nft cannot nest map lookups), a client's earlier slot replaces the random one, and the
-  // (client, destination) -> slot entry is (re)armed for T seconds. The entry's key is a hash of
+  // sessionAffinity ClientIP, in chain endpoints-affinity-N-T, in this order: a random slot
+  // into ct mark (nft cannot nest map lookups); the (client, destination) -> slot entry added
+  // with it when absent, else re-armed for T seconds; the entry's slot read back into ct mark;
+  // DNAT by it. Reading after writing keeps one answer even when the kernel revives an expired
+  // entry that its GC has not reaped yet (up to a second). The entry's key is a hash of
   // (client . destination): nft 1.0.6 cannot write a dynamic map entry with a key over 16 bytes
   // (IPv6), and one key shape for both families keeps one code path. <key> below is
   // `jhash <src> . <dst> . proto . port mod 4294967295 seed 0x1`.

@@ -259,7 +259,7 @@ for _ in $(seq 12); do
 done
 [ -n "$other" ] || kdp_fail "affinity never expired to another endpoint (always $first)"
 out=$(tcp 10.96.0.60 80 5)
-[ "$(grep -c "^$other " <<<"$out")" -eq 5 ] || kdp_fail "new affinity did not stick: $out"
+[ "$(grep -c "^$other " <<<"$out")" -eq 5 ] || kdp_fail "new affinity did not stick (want $other): $out; $(affinity_map)"
 echo "ok: session affinity ($first, then $other)"
 
 # --- IPv6 ClusterIP, topology hints ------------------------------------------------------------

@@ -58,7 +58,7 @@ ip netns exec "$once" "$KDP_BIN" "${args[@]}" --once 2>"$KDP_TMP/err" || kdp_fai
 ip netns exec "$text" nft -f "$KDP_TMP/rules.nft" || kdp_fail "nft -f refused the dry-run text"
 normalize() {
   sed -E -e '/^\s*size [0-9]+$/d' \
-    -e 's/^(\s*)(typeof jhash ip6? saddr .* : ct mark|type mark : mark)$/\1AFFINITY-KEY : ct mark/' \
+    -e 's/^(\s*)(typeof numgen random mod 1 : ct mark|type mark : mark)$/\1AFFINITY-KEY : ct mark/' \
     -e 's/^(\s*)typeof (ip6?) daddr \. meta l4proto \. th dport \. numgen random mod 1 : (ip6?) daddr \. th dport$/\1BACKENDS \2/' \
     -e 's/^(\s*)type ipv4_addr \. inet_proto \. inet_service \. mark : ipv4_addr \. inet_service$/\1BACKENDS ip/' \
     -e 's/^(\s*)type ipv6_addr \. inet_proto \. inet_service \. mark : ipv6_addr \. inet_service$/\1BACKENDS ip6/' \
@@ -68,7 +68,7 @@ ip netns exec "$once" nft list ruleset | normalize >"$KDP_TMP/once.txt"
 ip netns exec "$text" nft list ruleset | normalize >"$KDP_TMP/text.txt"
 diff -u "$KDP_TMP/text.txt" "$KDP_TMP/once.txt" || kdp_fail "netlink ruleset differs from nft -f of the dry-run text"
 grep -q 'table ip6 kube-dataplane' "$KDP_TMP/once.txt" || kdp_fail "no ip6 table"
-grep -q 'update @affinity-2 { jhash ip6 saddr . ip6 daddr . meta l4proto . th dport mod 4294967295 seed 0x1 timeout 10800s : ct mark }' "$KDP_TMP/once.txt" || kdp_fail "no ip6 affinity chain"
+grep -q 'update @affinity-2 { jhash ip6 saddr . ip6 daddr . meta l4proto . th dport mod 4294967295 seed 0x1 timeout 3h : ct mark }' "$KDP_TMP/once.txt" || kdp_fail "no ip6 affinity chain"
 grep -q "ip6 daddr fd00:96::/112 drop" "$KDP_TMP/once.txt" || kdp_fail "no service CIDR drop"
 
 # --cleanup removes both tables and leaves others alone.

@@ -64,7 +64,7 @@ TEST_CASE("affinity: remembered slot through ct mark, per endpoint count and tim
   CHECK(has(text, "10.96.0.60 . tcp . 80 : goto endpoints-affinity-2-3"));
   CHECK(has(text, "10.96.0.61 . tcp . 80 : goto endpoints-2"));
   CHECK(has(text, R"(	map affinity-2 {
-		typeof jhash ip saddr . ip daddr . meta l4proto . th dport mod 4294967295 seed 0x1 : ct mark
+		typeof numgen random mod 1 : ct mark
 		size 262144
 		flags dynamic,timeout
 	}
@@ -78,8 +78,8 @@ TEST_CASE("affinity: remembered slot through ct mark, per endpoint count and tim
 )"));
   CHECK(has(text, R"(	chain endpoints-affinity-2-3 {
 		ct mark set numgen random mod 2
-		ct mark set jhash ip saddr . ip daddr . meta l4proto . th dport mod 4294967295 seed 0x1 map @affinity-2
 		update @affinity-2 { jhash ip saddr . ip daddr . meta l4proto . th dport mod 4294967295 seed 0x1 timeout 3s : ct mark }
+		ct mark set jhash ip saddr . ip daddr . meta l4proto . th dport mod 4294967295 seed 0x1 map @affinity-2
 		dnat ip to ip daddr . meta l4proto . th dport . ct mark map @affinity-backends-2
 	}
 )"));
