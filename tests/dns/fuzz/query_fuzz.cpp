@@ -1,12 +1,9 @@
 // libFuzzer target for the packet path: the query parser, the responder against a small zone,
 // the response parser and the cache/forwarder helpers that read upstream bytes.
 //
-// Not built by default (CMakeLists.txt has no fuzz target yet); by hand with clang 14:
-//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I. -Ibuild-dns/generated \
-//     tests/dns/fuzz/query_fuzz.cpp dns/*.cpp dns/detail/*.cpp k8s/*.cpp k8s/detail/*.cpp \
-//     common/ip.cpp common/host_port.cpp common/logging.cpp common/metrics.cpp \
-//     -lspdlog -lfmt -lyaml-cpp -lsimdjson -o query_fuzz
-//   ./query_fuzz -max_total_time=60 tests/dns/fuzz/corpus
+// Built with clang by tests/dns/fuzz/CMakeLists.txt (an external project of the non-sanitized
+// build, in <build>/dns-fuzz) and run by ctest as dns.fuzz.query for KDP_FUZZ_SECONDS; by hand:
+//   <build>/dns-fuzz/dns_query_fuzz -max_total_time=60 NEW_CORPUS_DIR tests/dns/fuzz/corpus
 #include <cstddef>
 #include <cstdint>
 #include <span>
