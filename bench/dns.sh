@@ -251,7 +251,7 @@ section=$(cat <<MD
 - authoritative, 2 threads: ours $k2 qps ($kc2 qps/core), NSD $n2 qps ($nc2 qps/core): ratio $(ratio "$k2" "$n2") (per core $(ratio "$kc2" "$nc2"))
 - runs (qps, ours / NSD): 1 thread ${rest1}; 2 threads ${rest2}
 - cached forwarding (1,000 names under example.test, caches filled first; upstream: NSD), 1 thread: ours $f qps ($fc qps/core), Unbound $u qps ($uc qps/core): ratio $(ratio "$f" "$u") (per core $(ratio "$fc" "$uc"); goal ≥ 1.0)
-- memory: fresh server after its first load, 2 threads: RSS $rss_idle MB (peak $rss_peak MB during the load); after the 2-thread dnsperf runs $rss_kdp MB; $names names (goal ≤ 30 MB; CoreDNS's published formula ≈ 114 MB); NSD serving the same zones: $rss_nsd MB (all its processes)
+- memory: fresh server after its first load, 2 threads: RSS $rss_idle MB (peak $rss_peak MB during the load); after the 2-thread dnsperf runs $rss_kdp MB; $(zv zone_names) names (goal ≤ 30 MB; CoreDNS's published formula ≈ 114 MB); NSD serving the same zones: $rss_nsd MB (all its processes)
 - zone change → published (store apply → subscriber → ZoneCompiler::update → ZoneHolder::publish, 1,000 single-Service changes, bench/dns_zone_bench): p50 $(zv change_to_published_ms_p50) ms, p99 $(zv change_to_published_ms_p99) ms, max $(zv change_to_published_ms_max) ms (CPU time p50 $(zv change_cpu_ms_p50) ms, p99 $(zv change_cpu_ms_p99) ms; headless p50 $(zv headless_change_ms_p50) ms); at most $(zv max_names_remerged) names re-merged and $(zv max_shards_copied) of 1,024 shards copied per change; the peer, a full compile of the $(zv zone_names) names: $(zv full_compile_ms_median) ms (goal: visible within 10 ms)
 MD
 )
