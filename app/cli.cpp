@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "common/version.h"
+#include "ingress/status.h"
 
 namespace kdp::app {
 
@@ -153,7 +154,8 @@ void addIngress(CLI::App* app, Raw& r, bool run) {
   if (!run) {
     addThreads(app, r, g);
   }
-  value(app, "--publish-address", r.publishAddress, "IP", "Address to write to Ingress status",
+  value(app, "--publish-address", r.publishAddress, "IP|HOST",
+        "Address to write to Ingress status (repeatable, comma list)",
         g);
   value(app, "--publish-service", r.publishService, "NS/NAME",
         "Write this Service's load balancer address to Ingress status", g);
@@ -519,8 +521,18 @@ Options validate(Command command, const Raw& r) {
     }
     exclusive("--publish-address", !r.publishAddress.empty(), "--publish-service",
               !r.publishService.empty());
-    if (auto v = single("--publish-address", r.publishAddress)) {
-      i.publishAddress = parseIp("--publish-address", *v);
+    for (const auto& given : r.publishAddress) {
+      for (std::size_t start = 0; start <= given.size();) {
+        const std::size_t comma = std::min(given.find(',', start), given.size());
+        const std::string item = given.substr(start, comma - start);
+        auto address = kdp::ingress::parsePublishAddress(item);
+        if (!address) {
+          fail("--publish-address: " + quote(item) + " is not an IP address or hostname");
+        } else {
+          i.publishAddresses.push_back(*address);
+        }
+        start = comma + 1;
+      }
     }
     if (auto v = single("--publish-service", r.publishService)) {
       const auto slash = v->find('/');

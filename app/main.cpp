@@ -4,13 +4,16 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <exception>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <variant>
@@ -22,6 +25,7 @@
 #include "app/metrics_server.h"
 #include "app/summary.h"
 #include "common/metrics.h"
+#include "ingress/status_writer.h"
 #include "k8s/api_config.h"
 #include "k8s/api_source.h"
 #include "k8s/manifests_source.h"
@@ -113,6 +117,40 @@ int waitForStopSignal(const sigset_t& set) {
 /// One-shot modes end by themselves: a stop signal keeps its default action (terminate) there.
 void unblockStopSignals(const sigset_t& set) { pthread_sigmask(SIG_UNBLOCK, &set, nullptr); }
 
+/// The Ingress status writer's options when `ingress` publishes an address and reads the API;
+/// with --manifests the publish flags are accepted and nothing is written (said once).
+std::optional<kdp::ingress::StatusWriterOptions> ingressStatusWriterOptions(
+    const Options& options, const std::optional<k8s::ApiConfig>& apiConfig) {
+  const auto& ingress = options.ingress;
+  const bool ingressOn = options.command == Command::Ingress ||
+                         (options.command == Command::Run && (ingress.http || ingress.https));
+  if (!ingressOn || (ingress.publishAddresses.empty() && ingress.publishServiceName.empty())) {
+    return std::nullopt;
+  }
+  if (!apiConfig) {
+    SPDLOG_LOGGER_INFO(kdp::logger("app"), "ingress status is written only with the Kubernetes API source: "
+                            "--publish-address/--publish-service ignored with --manifests");
+    return std::nullopt;
+  }
+  kdp::ingress::StatusWriterOptions out;
+  out.api = *apiConfig;
+  out.ingressClass = ingress.ingressClass;
+  out.publishAddresses = ingress.publishAddresses;
+  out.publishServiceNamespace = ingress.publishServiceNamespace;
+  out.publishServiceName = ingress.publishServiceName;
+  const char* podNamespace = std::getenv("POD_NAMESPACE");
+  out.leaseNamespace = podNamespace && *podNamespace ? podNamespace : "kube-dataplane";
+  if (const char* podName = std::getenv("POD_NAME"); podName && *podName) {
+    out.identity = podName;
+  } else {
+    // Outside a pod the hostname alone is not unique between processes of one host.
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    out.identity = std::string(host) + "_" + std::to_string(getpid());
+  }
+  return out;
+}
+
 int runMain(const Options& options, const sigset_t& stopSignals) {
   auto log = kdp::logger("app");
 
@@ -131,6 +169,7 @@ int runMain(const Options& options, const sigset_t& stopSignals) {
   // The source: --manifests DIR, --kubeconfig FILE, or in a pod the in-cluster config.
   std::unique_ptr<k8s::Source> source;
   k8s::ApiSource* api = nullptr;
+  std::optional<k8s::ApiConfig> apiConfig;  // kept for the Ingress status writer
   if (!options.source.manifestsDir.empty()) {
     source = k8s::makeManifestsSource(options.source.manifestsDir);
   } else {
@@ -145,6 +184,7 @@ int runMain(const Options& options, const sigset_t& stopSignals) {
           options.source.kubeconfig.empty() && !k8s::inCluster(k8s::processEnv);
       return failWith(e.what(), noSource ? kExitUsage : kExitFailure);
     }
+    apiConfig = config;
     auto apiSource = k8s::makeApiSource(std::move(config), kdp::app::kindsNeeded(options));
     api = apiSource.get();
     source = std::move(apiSource);
@@ -240,7 +280,11 @@ int runMain(const Options& options, const sigset_t& stopSignals) {
                        snap->count(k8s::Kind::Secret), stats.files, stats.decodeErrors);
   }
 
+  std::unique_ptr<kdp::ingress::StatusWriter> statusWriter;
   auto stopAll = [&] {
+    if (statusWriter) {
+      statusWriter->stop();
+    }
     for (auto it = components.rbegin(); it != components.rend(); ++it) {
       (*it)->stop();
     }
@@ -256,6 +300,11 @@ int runMain(const Options& options, const sigset_t& stopSignals) {
       stopAll();
       return failWith(std::string(component->name()) + ": " + e.what(), kExitFailure);
     }
+  }
+
+  if (auto writerOptions = ingressStatusWriterOptions(options, apiConfig)) {
+    statusWriter = std::make_unique<kdp::ingress::StatusWriter>(std::move(*writerOptions));
+    statusWriter->start(store);
   }
 
   const int sig = waitForStopSignal(stopSignals);

@@ -7,9 +7,11 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/host_port.h"
 #include "common/ip.h"
+#include "k8s/objects.h"
 
 namespace kdp::ingress {
 
@@ -31,7 +33,8 @@ struct IngressOptions {
   std::optional<HostPort> https;           // --https ADDR:PORT (required by `ingress`)
   std::string ingressClass = "kube-dataplane";  // --ingress-class
   unsigned threads = 0;                    // --threads, 0 = one per CPU
-  std::optional<IpAddr> publishAddress;    // --publish-address IP
+  // --publish-address IP|HOSTNAME (repeatable, comma lists): written to Ingress status.
+  std::vector<k8s::LoadBalancerIngress> publishAddresses;
   std::string publishServiceNamespace;     // --publish-service NS/NAME
   std::string publishServiceName;
   AccessLog accessLog;                     // --access-log stdout|off|FILE

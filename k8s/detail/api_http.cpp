@@ -17,7 +17,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
-#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
@@ -121,6 +121,16 @@ std::string ApiHttp::bearerToken(std::optional<ApiError>& error) {
 asio::awaitable<std::optional<ApiError>> ApiHttp::get(const std::string& target,
                                                       const BodySink& sink,
                                                       std::chrono::seconds maxIdle) {
+  const std::string noBody;
+  // Named, not `co_return co_await`: GCC 12 miscompiles the temporary of that form.
+  std::optional<ApiError> result = co_await send(Method::Get, target, noBody, sink, maxIdle);
+  co_return result;
+}
+
+asio::awaitable<std::optional<ApiError>> ApiHttp::send(Method method, const std::string& target,
+                                                       const std::string& body,
+                                                       const BodySink& sink,
+                                                       std::chrono::seconds maxIdle) {
   const std::string where = "https://" + config_.hostPort();
   auto fail = [&](ApiError::Kind kind, std::string what, unsigned status = 0) {
     return std::optional<ApiError>(ApiError{kind, status, where + ": " + std::move(what)});
@@ -173,7 +183,16 @@ asio::awaitable<std::optional<ApiError>> ApiHttp::get(const std::string& target,
     co_return fail(ApiError::Kind::Tls, "TLS handshake failed: " + ec.message());
   }
 
-  http::request<http::empty_body> request{http::verb::get, config_.basePath + target, 11};
+  const http::verb verb = method == Method::Get    ? http::verb::get
+                          : method == Method::Post ? http::verb::post
+                                                   : http::verb::put;
+  const char* verbName = method == Method::Get ? "GET " : method == Method::Post ? "POST " : "PUT ";
+  http::request<http::string_body> request{verb, config_.basePath + target, 11};
+  if (method != Method::Get) {
+    request.set(http::field::content_type, "application/json");
+    request.body() = body;
+    request.prepare_payload();
+  }
   request.set(http::field::host, config_.hostPort());
   request.set(http::field::user_agent, std::string("kube-dataplane/") + kVersion);
   request.set(http::field::accept, "application/json");
@@ -231,7 +250,7 @@ asio::awaitable<std::optional<ApiError>> ApiHttp::get(const std::string& target,
   if (!success) {
     std::string message = decodeApiStatusMessage(errorBody);
     co_return fail(ApiError::Kind::Http,
-                   "GET " + target + ": HTTP " + std::to_string(status) +
+                   verbName + target + ": HTTP " + std::to_string(status) +
                        (message.empty() ? std::string(parser.get().reason())
                                         : ": " + message),
                    status);

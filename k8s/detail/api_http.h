@@ -57,6 +57,14 @@ class ApiHttp {
                                                       const BodySink& sink,
                                                       std::chrono::seconds maxIdle);
 
+  enum class Method { Get, Post, Put };
+  /// Like get(), with a method and a JSON request body (empty: none), for the few writes
+  /// (Ingress status, Lease). Same lifetime rule for `target`, `body` and `sink`.
+  boost::asio::awaitable<std::optional<ApiError>> send(Method method, const std::string& target,
+                                                       const std::string& body,
+                                                       const BodySink& sink,
+                                                       std::chrono::seconds maxIdle);
+
   const ApiConfig& config() const { return config_; }
 
  private:

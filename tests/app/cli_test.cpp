@@ -125,7 +125,7 @@ TEST_CASE("cli: ingress flags and defaults", "[cli]") {
   CHECK(i.ingress.ingressClass == "kube-dataplane");
   CHECK(i.ingress.accessLog.kind == kdp::app::AccessLog::Kind::Stdout);
   CHECK(i.ingress.maxBodySize == 1 << 20);
-  CHECK_FALSE(i.ingress.publishAddress);
+  CHECK(i.ingress.publishAddresses.empty());
 
   auto j = ok({"ingress", "--http", "127.0.0.1:8080", "--https", "[::1]:8443", "--ingress-class",
                "edge", "--threads", "2", "--publish-service", "ingress/edge", "--access-log",
@@ -142,8 +142,12 @@ TEST_CASE("cli: ingress flags and defaults", "[cli]") {
   CHECK(j.ingress.maxBodySize == 10u << 20);
 
   auto k = ok({"ingress", "--http", "127.0.0.1:80", "--https", "127.0.0.1:443",
-               "--publish-address", "203.0.113.1", "--access-log", "off", "--max-body-size", "0"});
-  CHECK(*k.ingress.publishAddress == ip("203.0.113.1"));
+               "--publish-address", "203.0.113.1,2001:db8::1", "--publish-address", "lb.example.com",
+               "--access-log", "off", "--max-body-size", "0"});
+  REQUIRE(k.ingress.publishAddresses.size() == 3);
+  CHECK(*k.ingress.publishAddresses[0].ip == ip("203.0.113.1"));
+  CHECK(*k.ingress.publishAddresses[1].ip == ip("2001:db8::1"));
+  CHECK(k.ingress.publishAddresses[2].hostname == "lb.example.com");
   CHECK(k.ingress.accessLog.kind == kdp::app::AccessLog::Kind::Off);
   CHECK(k.ingress.maxBodySize == 0);
   CHECK_FALSE(k.ingress.accessLog.json);
@@ -303,7 +307,7 @@ TEST_CASE("cli: a bad flag or value is one line naming it, exit 2", "[cli]") {
        "--publish-service: cannot be combined with --publish-address"},
       {{"run", "--publish-service", "edge"}, "--publish-service: \"edge\" is not NAMESPACE/NAME"},
       {{"run", "--publish-address", "1.2.3.4/32"},
-       "--publish-address: \"1.2.3.4/32\" is not an IP address"},
+       "--publish-address: \"1.2.3.4/32\" is not an IP address or hostname"},
       {{"run", "--default-cert", "c.pem"}, "--default-key is required"},
       {{"run", "--default-key", "k.pem"}, "--default-cert is required"},
       {{"run", "--max-body-size", "10x"},
