@@ -46,6 +46,12 @@ lb_is() { [ "$(lb "$1")" = "$2" ]; }
 holder() { kdp_kubectl -n kube-dataplane get lease kube-dataplane-ingress-status -o jsonpath='{.spec.holderIdentity}' 2>/dev/null; }
 rv() { kdp_kubectl -n shop get ingress "$1" -o jsonpath='{.metadata.resourceVersion}'; }
 
+stop_clean() {  # stop_clean PID LOG: SIGTERM, and the process must exit 0 (no sanitizer report)
+  local rc=0
+  kill "$1"; wait "$1" 2>/dev/null || rc=$?
+  [ "$rc" -eq 0 ] || kdp_fail "exit $rc after SIGTERM: $(tail -20 "$2")"
+}
+
 start_ingress() {  # start_ingress NAME PUBLISH...: sets pid_NAME
   POD_NAME=$1 POD_NAMESPACE=kube-dataplane kdp_spawn "$KDP_BIN" ingress \
     --kubeconfig "$KDP_KUBECONFIG_TOKEN" --http "127.0.0.1:$(kdp_free_port)" \
@@ -76,8 +82,8 @@ acquired=$(cat "$KDP_TMP/a.log" "$KDP_TMP/b.log" | grep -c 'lease acquired' || t
 grep -q 'theirs' "$KDP_TMP/a.log" "$KDP_TMP/b.log" && kdp_fail "another class's Ingress touched"
 
 # --- the holder stops; the other takes over after the lease expires ---------------------------
-if [ "$first" = a ]; then kill "$pid_a"; wait "$pid_a" 2>/dev/null || true; other=b
-else kill "$pid_b"; wait "$pid_b" 2>/dev/null || true; other=a; fi
+if [ "$first" = a ]; then stop_clean "$pid_a" "$KDP_TMP/a.log"; other=b
+else stop_clean "$pid_b" "$KDP_TMP/b.log"; other=a; fi
 deadline=$((SECONDS + 40))
 until [ "$(holder)" = "$other" ]; do
   ((SECONDS < deadline)) || kdp_fail "lease not taken over by $other (holder '$(holder)')"
@@ -85,7 +91,7 @@ until [ "$(holder)" = "$other" ]; do
 done
 
 # A changed --publish-address (a restarted holder with another address) is written.
-other_pid_var=pid_$other; kill "${!other_pid_var}"; wait "${!other_pid_var}" 2>/dev/null || true
+other_pid_var=pid_$other; stop_clean "${!other_pid_var}" "$KDP_TMP/$other.log"
 start_ingress c 2001:db8::10
 deadline=$((SECONDS + 60))
 until lb_is ours "2001:db8::10"; do
@@ -93,7 +99,7 @@ until lb_is ours "2001:db8::10"; do
   sleep 1
 done
 [ -z "$(lb theirs)" ] || kdp_fail "another class's Ingress got status: '$(lb theirs)'"
-kill "$pid_c"; wait "$pid_c" 2>/dev/null || true
+stop_clean "$pid_c" "$KDP_TMP/c.log"
 
 # --- --manifests: accepted, nothing written ------------------------------------------------
 m=$KDP_TMP/manifests; mkdir -p "$m"
@@ -102,6 +108,6 @@ kdp_spawn "$KDP_BIN" ingress --manifests "$m" --http "127.0.0.1:$(kdp_free_port)
 mpid=$!
 kdp_wait_for 20 grep -q "ingress status is written only with the Kubernetes API source" "$KDP_TMP/m.log" ||
   kdp_fail "--manifests with --publish-address: no log line: $(cat "$KDP_TMP/m.log")"
-kill "$mpid"; wait "$mpid" 2>/dev/null || true
+stop_clean "$mpid" "$KDP_TMP/m.log"
 
 echo "ingress status: ok"
