@@ -28,6 +28,9 @@ kdp_spawn "$KDP_BIN" run --kubeconfig "$KDP_KUBECONFIG_TOKEN" --metrics "127.0.0
   --log-level debug 2>"$KDP_TMP/kdp.log"
 kdp_wait_for 60 curl -sf "$url/readyz" || kdp_fail "not ready: $(tail -5 "$KDP_TMP/kdp.log")"
 metric() { curl -s "$url/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+# For kdp_wait_for: the metric is read again on every try (a "$(metric …)" argument would not be).
+metric_at_least() { [ "$(metric "$1")" -ge "$2" ]; }
+metric_is() { [ "$(metric "$1")" = "$2" ]; }
 [ "$(metric 'kube_dataplane_store_objects{kind="Service"}')" = "$want" ] ||
   kdp_fail "store has $(metric 'kube_dataplane_store_objects{kind="Service"}') Services, the API $want"
 pages=$(grep -c 'list page kind=Service items=' "$KDP_TMP/kdp.log" || true)
@@ -41,17 +44,17 @@ batches=$(metric kube_dataplane_store_batches_total)
 for i in 1 2 3; do kdp_kubectl -n default create configmap "bump-$i" >/dev/null; done
 kdp_etcd_compact >/dev/null
 kdp_apiserver_restart KILL
-kdp_wait_for 60 test "$(metric kube_dataplane_api_relists_total)" -ge 1 ||
+kdp_wait_for 60 metric_at_least kube_dataplane_api_relists_total 1 ||
   kdp_fail "no relist after 410: $(grep -i 'relist\|410\|fail' "$KDP_TMP/kdp.log" | tail -5)"
 grep -q 'relisting kind=.*Expired' "$KDP_TMP/kdp.log" || kdp_fail "the relist was not for 410 Expired"
 # Every kind relisted (all resumed from compacted versions); the store saw no change at all.
-kdp_wait_for 30 test "$(metric kube_dataplane_api_relists_total)" -ge 6 ||
+kdp_wait_for 60 metric_at_least kube_dataplane_api_relists_total 6 ||
   kdp_fail "$(metric kube_dataplane_api_relists_total) relists, want one per kind"
 [ "$(metric kube_dataplane_store_batches_total)" = "$batches" ] ||
   kdp_fail "relist changed the store: batches $batches -> $(metric kube_dataplane_store_batches_total)"
 # And it watches again.
 kdp_kubectl -n bulk delete service svc-17 >/dev/null
-kdp_wait_for 10 test "$(metric 'kube_dataplane_store_objects{kind="Service"}')" = $((want - 1)) ||
+kdp_wait_for 10 metric_is 'kube_dataplane_store_objects{kind="Service"}' $((want - 1)) ||
   kdp_fail "no watch after the relist"
 [ "$(metric kube_dataplane_store_batches_total)" = $((batches + 1)) ] || kdp_fail "one delete, one batch"
 echo "PASS api_relist"

@@ -98,7 +98,8 @@ answer_is pods.shop.svc.cluster.local 10.244.0.6 || kdp_fail "burst: '$(answer p
 # --- a watch cut mid-stream ---------------------------------------------------------------------
 services() { metric 'kube_dataplane_store_objects{kind="Service"}'; }
 api_services=$(kdp_kubectl get services -A --no-headers | wc -l)
-kdp_wait_for 10 test "$(services)" = "$api_services" || kdp_fail "store has $(services) Services, the API $api_services"
+services_are() { [ "$(services)" = "$1" ]; }  # read again on every try of kdp_wait_for
+kdp_wait_for 10 services_are "$api_services" || kdp_fail "store has $(services) Services, the API $api_services"
 batches=$(metric kube_dataplane_store_batches_total)
 retries=$(metric kube_dataplane_api_retries_total)
 kdp_apiserver_restart KILL
