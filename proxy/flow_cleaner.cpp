@@ -25,10 +25,10 @@ FlowCleaner::~FlowCleaner() {
   thread_.join();
 }
 
-void FlowCleaner::applied(std::shared_ptr<const Ruleset> ruleset) {
+void FlowCleaner::applied(UdpDestinations destinations) {
   {
     std::lock_guard lock(mu_);
-    pending_ = std::move(ruleset);
+    pending_ = std::move(destinations);
   }
   cv_.notify_one();
 }
@@ -37,16 +37,16 @@ void FlowCleaner::run() {
   ::pthread_setname_np(::pthread_self(), "kdp/proxy-flows");
   auto log = logger("proxy");
   for (;;) {
-    std::shared_ptr<const Ruleset> ruleset;
+    UdpDestinations now;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || pending_ != nullptr; });
+      cv_.wait(lock, [this] { return stopping_ || pending_.has_value(); });
       if (stopping_) {
         return;
       }
-      ruleset = std::move(pending_);
+      now = std::move(*pending_);
+      pending_.reset();
     }
-    UdpDestinations now = udpDestinations(*ruleset);
     if (now == io_->cleaned) {
       continue;  // no UDP destination or endpoint changed: no entry can have become stale
     }

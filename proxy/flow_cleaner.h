@@ -7,9 +7,9 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
-#include "proxy/ruleset.h"
 #include "proxy/stale_flows.h"
 
 namespace kdp::metrics {
@@ -26,8 +26,9 @@ class FlowCleaner {
   FlowCleaner(const FlowCleaner&) = delete;
   FlowCleaner& operator=(const FlowCleaner&) = delete;
 
-  /// The ruleset the kernel now holds; only the newest one waiting is looked at. Any thread.
-  void applied(std::shared_ptr<const Ruleset> ruleset);
+  /// The UDP destinations of the ruleset the kernel now holds (udpDestinations()); only the
+  /// newest one waiting is looked at. Any thread.
+  void applied(UdpDestinations destinations);
 
  private:
   void run();
@@ -37,7 +38,7 @@ class FlowCleaner {
   metrics::Counter& deleted_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::shared_ptr<const Ruleset> pending_;  // guarded by mu_
+  std::optional<UdpDestinations> pending_;  // guarded by mu_
   bool stopping_ = false;                   // guarded by mu_
   std::thread thread_;
 };
