@@ -1,10 +1,10 @@
 #include "nft/conntrack.h"
+#include "nft/netlink.h"
 
 #include <arpa/inet.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -99,18 +99,8 @@ void putTuple(nlmsghdr* nlh, std::uint16_t type, std::uint8_t proto, const Connt
 
 }  // namespace
 
-Conntrack::Conntrack() : sock_(mnl_socket_open(NETLINK_NETFILTER)) {
-  if (!sock_) {
-    throw std::runtime_error("conntrack netlink socket: " + errnoText(errno));
-  }
-  if (mnl_socket_bind(sock_.get(), 0, MNL_SOCKET_AUTOPID) < 0) {
-    throw std::runtime_error("conntrack netlink bind: " + errnoText(errno));
-  }
+Conntrack::Conntrack() : sock_(openNetfilterSocket("conntrack netlink", kTimeoutSeconds)) {
   portId_ = mnl_socket_get_portid(sock_.get());
-  int one = 1;
-  (void)mnl_socket_setsockopt(sock_.get(), NETLINK_CAP_ACK, &one, sizeof(one));
-  timeval tv{kTimeoutSeconds, 0};
-  (void)setsockopt(mnl_socket_get_fd(sock_.get()), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   seq_ = static_cast<std::uint32_t>(std::time(nullptr));
 }
 

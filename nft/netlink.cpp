@@ -67,20 +67,26 @@ void setBuffer(mnl_socket* sock, int optForce, int opt, int size) {
 
 }  // namespace
 
-Netlink::Netlink() : sock_(mnl_socket_open(NETLINK_NETFILTER)) {
-  if (!sock_) {
-    throw std::runtime_error("netlink socket: " + errnoText(errno));
+MnlSocket openNetfilterSocket(const std::string& what, int recvTimeoutSeconds) {
+  MnlSocket sock(mnl_socket_open(NETLINK_NETFILTER));
+  if (!sock) {
+    throw std::runtime_error(what + " socket: " + errnoText(errno));
   }
-  if (mnl_socket_bind(sock_.get(), 0, MNL_SOCKET_AUTOPID) < 0) {
-    throw std::runtime_error("netlink bind: " + errnoText(errno));
+  if (mnl_socket_bind(sock.get(), 0, MNL_SOCKET_AUTOPID) < 0) {
+    throw std::runtime_error(what + " bind: " + errnoText(errno));
   }
+  int one = 1;
+  (void)mnl_socket_setsockopt(sock.get(), NETLINK_CAP_ACK, &one, sizeof(one));
+  timeval tv{recvTimeoutSeconds, 0};
+  (void)setsockopt(mnl_socket_get_fd(sock.get()), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  return sock;
+}
+
+Netlink::Netlink() : sock_(openNetfilterSocket("netlink", kAckTimeoutSeconds)) {
   portId_ = mnl_socket_get_portid(sock_.get());
   int one = 1;
   (void)mnl_socket_setsockopt(sock_.get(), NETLINK_EXT_ACK, &one, sizeof(one));
-  (void)mnl_socket_setsockopt(sock_.get(), NETLINK_CAP_ACK, &one, sizeof(one));
   setBuffer(sock_.get(), SO_RCVBUFFORCE, SO_RCVBUF, 8 * 1024 * 1024);
-  timeval tv{kAckTimeoutSeconds, 0};
-  (void)setsockopt(mnl_socket_get_fd(sock_.get()), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   // Sequence numbers unique across restarts, as nft does.
   seq_ = static_cast<std::uint32_t>(std::time(nullptr));
 }

@@ -11,6 +11,11 @@
 
 namespace kdp::nft {
 
+/// A NETLINK_NETFILTER socket of the caller's network namespace, bound, with acks capped
+/// (NETLINK_CAP_ACK) and reads bounded by `recvTimeoutSeconds`. Throws std::runtime_error
+/// "<what> socket|bind: <reason>".
+MnlSocket openNetfilterSocket(const std::string& what, int recvTimeoutSeconds);
+
 class Netlink {
  public:
   /// Opens and binds the socket (in the caller's network namespace). Throws std::runtime_error
