@@ -15,9 +15,3 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -q
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-
-# The real kube-apiserver v1.20.2 that the Kubernetes API tests run against, built from Debian's
-# `kubernetes` source package into a cache directory outside the repository (~5-6 min once;
-# skipped when built). See tests/e2e/apiserver.sh.
-source ../tests/e2e/apiserver.sh
-kdp_apiserver_install

@@ -6,7 +6,7 @@
 # tree with vendor/) and runs against Debian's etcd 3.4, both on free loopback ports, TLS only.
 # Recipe and limits: /work/shared/notes/real-kube-apiserver.md; k8s/NOTES.md ("API test harness").
 #
-# Install (idempotent, run by scripts/install-deps.sh; ~5-6 min cold on 2 cores):
+# Install (idempotent, run by scripts/test.sh; ~5-6 min cold on 2 cores):
 #   kdp_apiserver_install        builds into $KDP_APISERVER_DIR, outside the repository
 #
 # After kdp_apiserver_start, these are set (all files live under $KDP_API_TMP, removed on exit):
@@ -70,7 +70,7 @@ kdp_apiserver_install() (
     $sudo apt-get update -q
   fi
   local packages
-  mapfile -t packages < <(sed 's/#.*//' "$repo/scripts/packages/api.txt" | tr -s ' \t' '\n' | sed '/^$/d')
+  mapfile -t packages < <(sed 's/#.*//' "$repo/scripts/packages/tests/apiserver.txt" | tr -s ' \t' '\n' | sed '/^$/d')
   $sudo apt-get install -y -q --no-install-recommends "${packages[@]}"
 
   local src=$KDP_APISERVER_DIR/src
@@ -266,8 +266,8 @@ kdp_apiserver_run() {
 # over a default one (e.g. --authorization-mode=AlwaysAllow, --watch-cache=false).
 kdp_apiserver_start() {
   kdp_apiserver_installed ||
-    kdp_fail "kube-apiserver $KDP_APISERVER_VERSION is not built in $KDP_APISERVER_DIR: run scripts/install-deps.sh"
-  command -v etcd >/dev/null || kdp_fail "etcd is not installed: run scripts/install-deps.sh"
+    kdp_fail "kube-apiserver $KDP_APISERVER_VERSION is not built in $KDP_APISERVER_DIR: run scripts/test.sh (or kdp_apiserver_install)"
+  command -v etcd >/dev/null || kdp_fail "etcd is not installed: run scripts/test.sh (or kdp_apiserver_install)"
   KDP_API_TMP=$(mktemp -d "${TMPDIR:-/tmp}/kdp-api.XXXXXX")
   kdp_api_pki
   kdp_etcd_start
@@ -364,7 +364,7 @@ kdp_apiserver_stop_all() {
   KDP_API_TMP=""
 }
 
-# Stop the servers before lib.sh's cleanup (when sourced after lib.sh; install-deps.sh sources
+# Stop the servers before lib.sh's cleanup (when sourced after lib.sh; scripts/test.sh sources
 # this file alone for kdp_apiserver_install).
 if declare -F kdp_cleanup >/dev/null; then
   trap 'kdp_apiserver_stop_all; kdp_cleanup' EXIT
