@@ -135,18 +135,19 @@ std::vector<Chain> staticChains(IpFamily family, const NodeInfo& node) {
   chains.push_back({kRejectChain, std::nullopt, {rule(RuleKind::Reject)}});
   // Filter hooks: LB source ranges before DNAT; destinations without endpoints on every path a
   // new connection takes (input: NodePorts; forward: routed; output: from the node); wrong ports
-  // of ClusterIPs after DNAT (a DNATed packet no longer has a ClusterIP destination).
+  // of ClusterIPs after DNAT (a DNATed packet no longer has a ClusterIP destination). Only a
+  // connection's first packet is checked (as kube-proxy does): the rest of it skips the lookups.
   chains.push_back({"filter-prerouting", BaseChain{ChainType::Filter, Hook::Prerouting, -110},
-                    {rule(RuleKind::Jump, "firewall-check")}});
+                    {rule(RuleKind::JumpIfNew, "firewall-check")}});
   chains.push_back({"filter-input", BaseChain{ChainType::Filter, Hook::Input, -110},
-                    {rule(RuleKind::Jump, "no-endpoints-check")}});
+                    {rule(RuleKind::JumpIfNew, "no-endpoints-check")}});
   chains.push_back({"filter-forward", BaseChain{ChainType::Filter, Hook::Forward, -110},
-                    {rule(RuleKind::Jump, "no-endpoints-check"),
-                     rule(RuleKind::Jump, "cluster-ips-check")}});
+                    {rule(RuleKind::JumpIfNew, "no-endpoints-check"),
+                     rule(RuleKind::JumpIfNew, "cluster-ips-check")}});
   chains.push_back({"filter-output", BaseChain{ChainType::Filter, Hook::Output, -110},
-                    {rule(RuleKind::Jump, "no-endpoints-check")}});
+                    {rule(RuleKind::JumpIfNew, "no-endpoints-check")}});
   chains.push_back({"filter-output-post-dnat", BaseChain{ChainType::Filter, Hook::Output, -90},
-                    {rule(RuleKind::Jump, "cluster-ips-check")}});
+                    {rule(RuleKind::JumpIfNew, "cluster-ips-check")}});
   chains.push_back({"firewall-check", std::nullopt, {rule(RuleKind::FirewallCheck)}});
   chains.push_back({"no-endpoints-check", std::nullopt, {rule(RuleKind::NoEndpointsVmap)}});
   Chain clusterIpsCheck{"cluster-ips-check", std::nullopt, {rule(RuleKind::ClusterIpsReject)}};

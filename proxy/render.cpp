@@ -159,6 +159,7 @@ std::string renderRule(const StaticRule& rule, IpFamily family) {
   const std::string mark = "meta mark set meta mark | 0x4000";
   switch (rule.kind) {
     case RuleKind::Jump: return "jump " + rule.target;
+    case RuleKind::JumpIfNew: return "ct state new jump " + rule.target;
     case RuleKind::Goto: return "goto " + rule.target;
     case RuleKind::Reject: return "reject";
     case RuleKind::FirewallCheck:

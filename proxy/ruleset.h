@@ -81,6 +81,7 @@ struct FirewallAllow {
 /// The static rules the proxy uses. Parameters live in StaticRule.
 enum class RuleKind : std::uint8_t {
   Jump,                 // jump <target>
+  JumpIfNew,            // ct state new jump <target> (filter hooks: checks only a connection's first packet)
   Goto,                 // goto <target>
   Reject,               // reject
   FirewallCheck,        // <dst> . proto . port @firewall-ips <dst> . proto . port . <src> != @firewall-allow drop

@@ -171,6 +171,12 @@ std::vector<ExprHandle> encodeRule(const StaticRule& rule, const Fam& f) {
   RuleBuilder b{f, {}};
   switch (rule.kind) {
     case RuleKind::Jump: b.add(nft::verdict(NFT_JUMP, rule.target)); break;
+    case RuleKind::JumpIfNew:
+      b.add(nft::ct(NFT_CT_STATE, NFT_REG_1));
+      b.add(nft::bitwiseU32(NFT_REG_1, NFT_REG_1, NF_CT_STATE_BIT(IP_CT_NEW), 0));
+      b.add(nft::cmpU32(NFT_REG_1, NFT_CMP_NEQ, 0));
+      b.add(nft::verdict(NFT_JUMP, rule.target));
+      break;
     case RuleKind::Goto: b.add(nft::verdict(NFT_GOTO, rule.target)); break;
     case RuleKind::Reject:
       b.add(nft::reject(NFT_REJECT_ICMP_UNREACH, f.family == IpFamily::V4 ? 3 : 4));

@@ -120,24 +120,24 @@ table ip kube-dataplane {
 	}
 	chain filter-prerouting {
 		type filter hook prerouting priority -110; policy accept;
-		jump firewall-check
+		ct state new jump firewall-check
 	}
 	chain filter-input {
 		type filter hook input priority -110; policy accept;
-		jump no-endpoints-check
+		ct state new jump no-endpoints-check
 	}
 	chain filter-forward {
 		type filter hook forward priority -110; policy accept;
-		jump no-endpoints-check
-		jump cluster-ips-check
+		ct state new jump no-endpoints-check
+		ct state new jump cluster-ips-check
 	}
 	chain filter-output {
 		type filter hook output priority -110; policy accept;
-		jump no-endpoints-check
+		ct state new jump no-endpoints-check
 	}
 	chain filter-output-post-dnat {
 		type filter hook output priority -90; policy accept;
-		jump cluster-ips-check
+		ct state new jump cluster-ips-check
 	}
 	chain firewall-check {
 		ip daddr . meta l4proto . th dport @firewall-ips ip daddr . meta l4proto . th dport . ip saddr != @firewall-allow drop
