@@ -41,6 +41,10 @@ struct Candidate {
 struct PortEndpoints {
   std::vector<Backend> cluster;  // policy Cluster (hints applied)
   std::vector<Backend> local;    // policy Local
+  // Addresses of the endpoints in use that are on this node (or on an unknown one): hairpin (a
+  // pod reaching itself through a Service) is DNATed on the pod's own node, so only these can
+  // be their own client here.
+  std::vector<IpAddr> hairpin;
   bool any = false;              // some usable endpoint exists anywhere
 };
 
@@ -81,15 +85,21 @@ PortEndpoints categorize(std::vector<Candidate>& all, const NodeInfo& node) {
   useHints = useHints && hintForZone;
 
   for (const auto& c : all) {
+    bool used = false;
     if (usable(c, anyReady)) {
       out.any = true;
       const auto& hints = c.endpoint->hintsForZones;
       if (!useHints || std::find(hints.begin(), hints.end(), node.zone) != hints.end()) {
         out.cluster.push_back(c.backend);
+        used = true;
       }
     }
     if (c.local && usable(c, anyLocalReady)) {
       out.local.push_back(c.backend);
+      used = true;
+    }
+    if (used && (node.name.empty() || c.local || c.endpoint->nodeName.empty())) {
+      out.hairpin.push_back(c.backend.ip);
     }
   }
   return out;
@@ -219,6 +229,7 @@ class TableBuilder {
       }
       auto all = candidates(snap, svc, sp, family, node_);
       const PortEndpoints eps = categorize(all, node_);
+      t_.hairpin.insert(eps.hairpin.begin(), eps.hairpin.end());
       const std::uint8_t proto = protoNumber(sp.protocol);
       owner_ = svc.meta.namespace_ + "/" + svc.meta.name + ":" +
                (sp.name.empty() ? std::to_string(sp.port) : sp.name);
@@ -313,7 +324,6 @@ class TableBuilder {
     auto& backends = affinity != 0 ? t_.affinityBackends[n] : t_.backends[n];
     for (std::uint32_t slot = 0; slot < n; ++slot) {
       backends[{key, slot}] = eps[slot];
-      t_.hairpin.insert(eps[slot].ip);
     }
     if (masquerade) {
       t_.masqueradeServices.insert(key);

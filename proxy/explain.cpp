@@ -90,7 +90,7 @@ std::string explain(const Ruleset& ruleset, const Probe& probe) {
              " over " + backendsMapName(n) + ":\n";
     }
     for (std::size_t slot = 0; slot < eps.size(); ++slot) {
-      const bool self = eps[slot].ip == probe.src;
+      const bool self = eps[slot].ip == probe.src && table->hairpin.count(probe.src) != 0;
       out += "    slot " + std::to_string(slot) + ": " +
              (eps[slot].ip.isV6() ? "[" + eps[slot].ip.str() + "]" : eps[slot].ip.str()) + ":" +
              std::to_string(eps[slot].port) + (self ? "  (hairpin: masqueraded)" : "") + "\n";

@@ -70,18 +70,23 @@ struct IncrementalCompiler::FamilyState {
   std::map<std::string, Chain> chainDefs;  // endpoint chains seen, by name
   std::map<ServiceKey, std::uint32_t> claims;         // Services claiming each destination
   std::map<IpAddr, std::uint32_t> clusterIpRefs;      // Services holding each ClusterIP
-  std::map<IpAddr, std::uint32_t> hairpinRefs;        // backend elements per endpoint address
+  std::map<IpAddr, std::uint32_t> hairpinRefs;       // Services holding each hairpin address
   std::map<std::string, std::uint32_t> targetRefs;    // service-ips elements per target chain
 
-  void countBackend(Table& t, const Backend& b, int delta, Table& before, Table& after) {
-    auto& refs = hairpinRefs[b.ip];
-    if (delta > 0 && refs++ == 0) {
-      t.hairpin.insert(b.ip);
-      after.hairpin.insert(b.ip);
-    } else if (delta < 0 && --refs == 0) {
-      hairpinRefs.erase(b.ip);
-      t.hairpin.erase(b.ip);
-      before.hairpin.insert(b.ip);
+  /// One Service more (+1) or less (-1) holding `ips` in `set` (ClusterIPs, hairpin addresses):
+  /// the first holder adds an element, the last one's leaving removes it.
+  static void countHolders(std::map<IpAddr, std::uint32_t>& refs, std::set<IpAddr>& set,
+                           const std::vector<IpAddr>& ips, int delta, std::set<IpAddr>& before,
+                           std::set<IpAddr>& after) {
+    for (const auto& ip : ips) {
+      if (delta > 0 && refs[ip]++ == 0) {
+        set.insert(ip);
+        after.insert(ip);
+      } else if (auto it = refs.find(ip); delta < 0 && it != refs.end() && --it->second == 0) {
+        refs.erase(it);
+        set.erase(ip);
+        before.insert(ip);
+      }
     }
   }
   void countTarget(const Verdict& v, int delta) {
@@ -166,13 +171,6 @@ void IncrementalCompiler::rebuild(const k8s::Snapshot& snapshot) {
     for (const auto& [k, v] : t.serviceIps) {
       s.countTarget(v, +1);
     }
-    forEachBackendMaps(t, [&](const auto& byCount, const auto&) {
-      for (const auto& [n, elements] : byCount) {
-        for (const auto& [bk, b] : elements) {
-          ++s.hairpinRefs[b.ip];
-        }
-      }
-    });
     t.chains = s.chains(t);
   }
   // What each Service claims on its own: the footprints, the destination claims, the ClusterIPs.
@@ -183,11 +181,15 @@ void IncrementalCompiler::rebuild(const k8s::Snapshot& snapshot) {
     for (std::size_t i = 0; i < own.tables.size() && i < state_.size(); ++i) {
       fp[i].destinations = destinationsOf(own.tables[i]);
       fp[i].clusterIps.assign(own.tables[i].clusterIps.begin(), own.tables[i].clusterIps.end());
+      fp[i].hairpin.assign(own.tables[i].hairpin.begin(), own.tables[i].hairpin.end());
       for (const auto& k : fp[i].destinations) {
         ++state_[i].claims[k];
       }
       for (const auto& ip : fp[i].clusterIps) {
         ++state_[i].clusterIpRefs[ip];
+      }
+      for (const auto& ip : fp[i].hairpin) {
+        ++state_[i].hairpinRefs[ip];
       }
     }
   }
@@ -296,7 +298,6 @@ RulesetChange IncrementalCompiler::update(const k8s::Snapshot& snapshot,
             auto& elements = m->second;
             for (auto it = elements.lower_bound(BackendKey{k, 0});
                  it != elements.end() && it->first.service == k;) {
-              s.countBackend(t, it->second, -1, before, after);
               beforeByCount[m->first].insert(*it);
               it = elements.erase(it);
             }
@@ -312,13 +313,10 @@ RulesetChange IncrementalCompiler::update(const k8s::Snapshot& snapshot,
           moveBackends(t.*maps, t.*counts, before.*maps);
         }
       }
-      for (const auto& ip : fp->second[i].clusterIps) {
-        if (auto it = s.clusterIpRefs.find(ip); it != s.clusterIpRefs.end() && --it->second == 0) {
-          s.clusterIpRefs.erase(it);
-          t.clusterIps.erase(ip);
-          before.clusterIps.insert(ip);
-        }
-      }
+      FamilyState::countHolders(s.clusterIpRefs, t.clusterIps, fp->second[i].clusterIps, -1,
+                                before.clusterIps, after.clusterIps);
+      FamilyState::countHolders(s.hairpinRefs, t.hairpin, fp->second[i].hairpin, -1,
+                                before.hairpin, after.hairpin);
     }
 
     // In: what each changed Service compiles to now.
@@ -329,15 +327,14 @@ RulesetChange IncrementalCompiler::update(const k8s::Snapshot& snapshot,
       Footprint& fp = fps[i];
       fp.destinations = destinationsOf(o);
       fp.clusterIps.assign(o.clusterIps.begin(), o.clusterIps.end());
+      fp.hairpin.assign(o.hairpin.begin(), o.hairpin.end());
       for (const auto& k : fp.destinations) {
         ++s.claims[k];
       }
-      for (const auto& ip : fp.clusterIps) {
-        if (s.clusterIpRefs[ip]++ == 0) {
-          t.clusterIps.insert(ip);
-          after.clusterIps.insert(ip);
-        }
-      }
+      FamilyState::countHolders(s.clusterIpRefs, t.clusterIps, fp.clusterIps, +1,
+                                before.clusterIps, after.clusterIps);
+      FamilyState::countHolders(s.hairpinRefs, t.hairpin, fp.hairpin, +1, before.hairpin,
+                                after.hairpin);
       for (const auto& [k, v] : o.serviceIps) {
         s.countTarget(v, +1);
         t.serviceIps.insert_or_assign(k, v);
@@ -368,7 +365,6 @@ RulesetChange IncrementalCompiler::update(const k8s::Snapshot& snapshot,
           for (const auto& [bk, b] : elements) {
             into.insert_or_assign(bk, b);
             afterByCount[n].insert_or_assign(bk, b);
-            s.countBackend(t, b, +1, before, after);
           }
         }
       };

@@ -11,8 +11,8 @@
 //    ruleset()),
 //  - which Services claim each destination, to notice the rare clash (two Services on one
 //    externalIP:port), where it falls back to a full compile and a whole-table diff,
-//  - reference counts for what Services share: ClusterIPs, hairpin addresses (one per backend
-//    element), endpoint counts (a backends-N map while any element uses it) and the chains
+//  - reference counts for what Services share: ClusterIPs, hairpin addresses (the Services
+//    holding each), endpoint counts (a backends-N map while any element uses it) and the chains
 //    service-ips elements jump to.
 // Not thread-safe: one owner (the proxy's sync thread).
 
@@ -75,6 +75,7 @@ class IncrementalCompiler {
   struct Footprint {
     std::vector<ServiceKey> destinations;
     std::vector<IpAddr> clusterIps;
+    std::vector<IpAddr> hairpin;
   };
 
   void rebuild(const k8s::Snapshot& snapshot);

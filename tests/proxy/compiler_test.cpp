@@ -102,8 +102,7 @@ table ip kube-dataplane {
 	set hairpin {
 		type ipv4_addr . ipv4_addr
 		elements = {
-			10.244.1.11 . 10.244.1.11,
-			10.244.2.12 . 10.244.2.12
+			10.244.1.11 . 10.244.1.11
 		}
 	}
 	map backends-2 {
@@ -182,7 +181,6 @@ TEST_CASE("compile: ClusterIP spreads over ready endpoints, by port name", "[pro
 service-ips: 10.96.0.20 . tcp . 443 : goto endpoints-2
 cluster-ips: 10.96.0.20
 hairpin: 10.244.1.11 . 10.244.1.11
-hairpin: 10.244.2.12 . 10.244.2.12
 backends-2: 10.96.0.20 . tcp . 80 . 0 : 10.244.1.11 . 8080
 backends-2: 10.96.0.20 . tcp . 80 . 1 : 10.244.2.12 . 8080
 backends-2: 10.96.0.20 . tcp . 443 . 0 : 10.244.1.11 . 8443
@@ -352,7 +350,6 @@ cluster-ips: 10.96.0.40
 cluster-ips: 10.96.0.41
 cluster-ips: 10.96.0.42
 hairpin: 10.244.1.11 . 10.244.1.11
-hairpin: 10.244.2.12 . 10.244.2.12
 backends-1: 192.0.2.10 . tcp . 30081 . 0 : 10.244.1.11 . 8080
 backends-2: 10.96.0.40 . tcp . 80 . 0 : 10.244.1.11 . 8080
 backends-2: 10.96.0.40 . tcp . 80 . 1 : 10.244.2.12 . 8080
