@@ -29,7 +29,8 @@
 # Helpers: kdp_kubectl (admin kubectl), kdp_apiserver_stop / kdp_apiserver_restart (the apiserver
 # alone, for watch-cut tests; etcd keeps the data), kdp_etcd_compact (compact etcd at its current
 # revision, so older resourceVersions answer 410 when the server runs with --watch-cache=false),
-# kdp_apiserver_stop_all (both; also run by the EXIT trap).
+# kdp_apiserver_stop_all (both; also run by the EXIT trap), kdp_apiserver_into_netns NS (the
+# apiserver reachable at the same address inside a test's network namespace).
 
 KDP_APISERVER_VERSION=v1.20.2
 KDP_APISERVER_DIR=${KDP_APISERVER_DIR:-${KDP_CACHE:-$HOME/.cache/kube-dataplane}/kube-apiserver-1.20.2}
@@ -354,6 +355,25 @@ REQUEST
 )
   [ -n "$token" ] && [ "$token" != null ] || kdp_fail "no token for ServiceAccount $1/$2"
   kdp_api_kubeconfig "$3" "$KDP_API_CA" "    token: $token"
+}
+
+# Makes the apiserver reachable inside network namespace NS at the same address
+# ($KDP_API_SERVER, 127.0.0.1:PORT), so the kubeconfigs work unchanged for a program run there
+# (e.g. the proxy, which must only touch the namespace's nftables): socat listens on the
+# namespace's loopback and relays each connection over a Unix socket (not tied to a network
+# namespace) to a second socat on the machine's loopback. Nothing is added to the machine's own
+# network. Both run until the test's cleanup. kdp_apiserver_into_netns NS
+kdp_apiserver_into_netns() {
+  local ns=$1 port=${KDP_API_SERVER##*:}
+  local sock
+  sock=$(mktemp -u "$KDP_API_TMP/relay-XXXXXX.sock")
+  command -v socat >/dev/null || kdp_fail "socat missing (scripts/packages/proxy.txt)"
+  kdp_spawn socat "UNIX-LISTEN:$sock,fork" "TCP:127.0.0.1:$port"
+  kdp_wait_for 10 test -S "$sock" || kdp_fail "relay socket $sock not created"
+  kdp_spawn ip netns exec "$ns" socat "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr" "UNIX-CONNECT:$sock"
+  kdp_wait_for 10 ip netns exec "$ns" curl -sf --max-time 2 --cacert "$KDP_API_CA" \
+    -H "Authorization: Bearer $KDP_API_ADMIN_TOKEN" "$KDP_API_SERVER/readyz" ||
+    kdp_fail "apiserver not reachable in namespace $ns"
 }
 
 # Both processes and the temp dir; safe to call twice, and run on exit.
