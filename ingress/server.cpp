@@ -10,7 +10,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -25,6 +25,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <openssl/ssl.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
@@ -35,6 +36,7 @@
 #include <ctime>
 #include <stdexcept>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -63,7 +65,16 @@ using detail::validHostHeader;
 
 namespace {
 
-constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+// Every I/O object and coroutine runs on its worker's io_context: the concrete executor type
+// saves the type-erased any_io_executor's copies and indirect calls on every operation.
+using Executor = asio::io_context::executor_type;
+template <class T = void>
+using Task = asio::awaitable<T, Executor>;
+using Socket = asio::basic_stream_socket<tcp, Executor>;
+using Acceptor = asio::basic_socket_acceptor<tcp, Executor>;
+using TcpStream = beast::basic_stream<tcp, Executor>;
+using Timer = asio::basic_waitable_timer<Clock, asio::wait_traits<Clock>, Executor>;
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable_t<Executor>{});
 
 constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
 constexpr auto kBodyTimeout = std::chrono::seconds(60);    // each body read or write
@@ -79,7 +90,7 @@ using RequestParser = http::request_parser<http::buffer_body>;
 using ResponseParser = http::response_parser<http::buffer_body>;
 using Request = http::request<http::buffer_body>;
 using Response = http::response<http::buffer_body>;
-using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+using TlsStream = beast::ssl_stream<TcpStream>;
 
 // The Date header's value, remade at most once per second per thread.
 const std::string& httpDate() {
@@ -96,7 +107,7 @@ const std::string& httpDate() {
 // One direction of an Upgrade tunnel: the bytes already buffered, then everything `from` sends,
 // until either side closes or idles out; then `stop` cancels the other direction.
 template <class From, class To, class Stop>
-asio::awaitable<std::uint64_t> pump(From& from, To& to, beast::flat_buffer& pending, Stop stop) {
+Task<std::uint64_t> pump(From& from, To& to, beast::flat_buffer& pending, Stop stop) {
   std::uint64_t total = 0;
   if (pending.size() != 0) {
     beast::get_lowest_layer(to).expires_after(kTunnelIdle);
@@ -129,7 +140,7 @@ asio::awaitable<std::uint64_t> pump(From& from, To& to, beast::flat_buffer& pend
 template <class Stream>
 void closeWrite(Stream& s) {
   beast::error_code ignored;
-  beast::get_lowest_layer(s).socket().shutdown(tcp::socket::shutdown_send, ignored);
+  beast::get_lowest_layer(s).socket().shutdown(Socket::shutdown_send, ignored);
 }
 
 // A pooled connection that the upstream closed (or that has stray bytes) is not reusable:
@@ -137,7 +148,7 @@ void closeWrite(Stream& s) {
 // peeked: a busy connection saves the syscall, and a close that races a reuse within it is
 // caught by the retry of a request that failed before its body was sent.
 constexpr auto kPeekAfterIdle = std::chrono::milliseconds(100);
-bool stillUsable(tcp::socket& s) {
+bool stillUsable(Socket& s) {
   char c;
   const ssize_t n = ::recv(s.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
@@ -145,11 +156,25 @@ bool stillUsable(tcp::socket& s) {
 
 struct Upstream {
   explicit Upstream(asio::io_context& ioc) : stream(ioc) {}
-  beast::tcp_stream stream;
+  TcpStream stream;
   beast::flat_buffer buffer;
   Clock::time_point idleSince;
 };
 using UpstreamPtr = std::unique_ptr<Upstream>;
+
+// What a client connection reuses from request to request: the header text it writes (the
+// upstream request, then the response) and the body relay's chunk, allocated at first use (most
+// requests and responses never need it; uninitialised: it is always written before it is read).
+struct ConnScratch {
+  std::string head;
+  std::unique_ptr<char[]> chunkStore;
+  char* chunk() {
+    if (!chunkStore) {
+      chunkStore.reset(new char[kBodyChunk]);
+    }
+    return chunkStore.get();
+  }
+};
 
 struct ConnInfo {
   std::string clientIp;
@@ -167,7 +192,7 @@ struct RelayResult {
 // written the header already), one chunk at a time: a read waits for the previous write, so a
 // slow reader slows the writer down (backpressure) and no more than one chunk is held.
 template <bool isRequest, class In, class Out>
-asio::awaitable<RelayResult> relayBody(In& in, beast::flat_buffer& inBuf,
+Task<RelayResult> relayBody(In& in, beast::flat_buffer& inBuf,
                                        http::parser<isRequest, http::buffer_body>& p, Out& out,
                                        http::serializer<isRequest, http::buffer_body>& sr,
                                        char* chunk) {
@@ -335,9 +360,11 @@ struct Worker {
   unsigned index;
   SeriesCache series;
   std::unordered_map<std::string, std::vector<UpstreamPtr>> pool;  // by endpoint "ip:port"
-  asio::io_context ioc{1};
-  std::optional<tcp::acceptor> http;
-  std::optional<tcp::acceptor> https;
+  // One thread runs it and every socket and timer is used only on that thread (stop() posts;
+  // sockets are destroyed after the thread is joined): no locking in the reactor's I/O.
+  asio::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
+  std::optional<Acceptor> http;
+  std::optional<Acceptor> https;
   std::thread thread;
 };
 
@@ -360,23 +387,24 @@ struct Server::Impl {
   Impl(const IngressOptions& o, tls::CertStore& c)
       : options(o), certs(c), metrics(metrics::defaultRegistry()) {}
 
-  asio::awaitable<void> acceptLoop(Worker& w, tcp::acceptor& acceptor, bool tls);
-  asio::awaitable<void> plainSession(Worker& w, tcp::socket socket);
-  asio::awaitable<void> tlsSession(Worker& w, tcp::socket socket);
+  Task<> acceptLoop(Worker& w, Acceptor& acceptor, bool tls);
+  Task<> plainSession(Worker& w, Socket socket);
+  Task<> tlsSession(Worker& w, Socket socket);
   template <class Stream>
-  asio::awaitable<void> serve(Worker& w, Stream& stream, const ConnInfo& info);
+  Task<> serve(Worker& w, Stream& stream, const ConnInfo& info);
   template <class Stream>
-  asio::awaitable<bool> handle(Worker& w, Stream& client, beast::flat_buffer& cbuf,
-                               RequestParser& parser, const ConnInfo& info, char* chunk);
+  Task<bool> handle(Worker& w, Stream& client, beast::flat_buffer& cbuf,
+                               RequestParser& parser, const ConnInfo& info,
+                               ConnScratch& scratch);
   template <class Stream>
-  asio::awaitable<bool> respondLocal(Stream& client, http::status status, unsigned version,
+  Task<bool> respondLocal(Stream& client, http::status status, unsigned version,
                                      bool keepAlive, std::string body,
                                      std::string_view location = {});
-  asio::awaitable<UpstreamPtr> checkout(Worker& w, const HostPort& ep, const std::string& key,
+  Task<UpstreamPtr> checkout(Worker& w, const HostPort& ep, const std::string& key,
                                         bool& reused, beast::error_code& ec,
                                         Clock::duration connectTimeout);
   void checkin(Worker& w, const std::string& key, UpstreamPtr up);
-  void bind(std::optional<tcp::acceptor>& acceptor, asio::io_context& ioc, const HostPort& at,
+  void bind(std::optional<Acceptor>& acceptor, asio::io_context& ioc, const HostPort& at,
             std::uint16_t& port, const char* flag);
   void accessLog(const AccessLogLine& l);
 
@@ -463,7 +491,7 @@ void Server::Impl::accessLog(const AccessLogLine& l) {
 }
 
 template <class Stream>
-asio::awaitable<bool> Server::Impl::respondLocal(Stream& client, http::status status,
+Task<bool> Server::Impl::respondLocal(Stream& client, http::status status,
                                                  unsigned version, bool keepAlive,
                                                  std::string body, std::string_view location) {
   http::response<http::string_body> res{status, version < 10 ? 11 : version};
@@ -481,7 +509,7 @@ asio::awaitable<bool> Server::Impl::respondLocal(Stream& client, http::status st
   co_return !ec && keepAlive;
 }
 
-asio::awaitable<UpstreamPtr> Server::Impl::checkout(Worker& w, const HostPort& ep,
+Task<UpstreamPtr> Server::Impl::checkout(Worker& w, const HostPort& ep,
                                                     const std::string& key, bool& reused,
                                                     beast::error_code& ec,
                                                     Clock::duration connectTimeout) {
@@ -529,9 +557,9 @@ void Server::Impl::checkin(Worker& w, const std::string& key, UpstreamPtr up) {
 }
 
 template <class Stream>
-asio::awaitable<bool> Server::Impl::handle(Worker& w, Stream& client, beast::flat_buffer& cbuf,
+Task<bool> Server::Impl::handle(Worker& w, Stream& client, beast::flat_buffer& cbuf,
                                            RequestParser& parser, const ConnInfo& info,
-                                           char* chunk) {
+                                           ConnScratch& scratch) {
   const auto started = Clock::now();
   Request& req = parser.get();
   const unsigned version = req.version();
@@ -567,7 +595,7 @@ asio::awaitable<bool> Server::Impl::handle(Worker& w, Stream& client, beast::fla
   // Without the rest of the request body read, the connection cannot carry another request.
   const bool canKeep = clientKeepAlive && parser.is_done();
   auto local = [&](http::status st, std::string body,
-                   std::string location = {}) -> asio::awaitable<bool> {
+                   std::string location = {}) -> Task<bool> {
     const bool ok = co_await respondLocal(client, st, version, canKeep, std::move(body), location);
     co_return finish(static_cast<unsigned>(st), ok);
   };
@@ -618,6 +646,11 @@ asio::awaitable<bool> Server::Impl::handle(Worker& w, Stream& client, beast::fla
   req.set("X-Forwarded-Port", std::to_string(info.localPort));
   const bool idempotent = isIdempotent(req.method());
   const bool hasBody = !parser.is_done();
+  // A request without a body (most) goes upstream as one contiguous buffer in one write.
+  scratch.head.clear();
+  if (!hasBody) {
+    detail::appendHeader(scratch.head, req.base());
+  }
 
   // Counts the request against its endpoint (least_request) until the response is done.
   struct InFlight {
@@ -665,9 +698,17 @@ asio::awaitable<bool> Server::Impl::handle(Worker& w, Stream& client, beast::fla
       failure = http::status::bad_gateway;
       continue;
     }
-    http::request_serializer<http::buffer_body> sr{req};
+    std::optional<http::request_serializer<http::buffer_body>> sr;
+    beast::error_code wec;
     up->stream.expires_after(readTimeout);
-    auto [wec, wn] = co_await http::async_write_header(up->stream, sr, kUseTuple);
+    if (hasBody) {
+      sr.emplace(req);
+      auto [hec, hn] = co_await http::async_write_header(up->stream, *sr, kUseTuple);
+      wec = hec;
+    } else {
+      auto [hec, hn] = co_await asio::async_write(up->stream, asio::buffer(scratch.head), kUseTuple);
+      wec = hec;
+    }
     if (wec) {
       up.reset();
       metrics.upstreamResets.inc();
@@ -684,7 +725,7 @@ asio::awaitable<bool> Server::Impl::handle(Worker& w, Stream& client, beast::fla
         }
       }
       bodySent = true;
-      RelayResult r = co_await relayBody(client, cbuf, parser, up->stream, sr, chunk);
+      RelayResult r = co_await relayBody(client, cbuf, parser, up->stream, *sr, scratch.chunk());
       line.bytesIn = r.bytes;
       if (r.readEc) {
         // The client's body broke off or is over the limit.
@@ -815,6 +856,24 @@ asio::awaitable<bool> Server::Impl::handle(Worker& w, Stream& client, beast::fla
     res.set(http::field::date, httpDate());
   }
   res.keep_alive(keep);
+  // A response with no body, or whose whole body came with its header (most small ones): one
+  // contiguous header and the body straight from the upstream's buffer, in one write.
+  const auto length = rp->content_length();
+  if (noBody ? rp->is_done() : !res.chunked() && length && up->buffer.size() >= *length) {
+    const std::size_t bodyBytes = noBody ? 0 : static_cast<std::size_t>(*length);
+    scratch.head.clear();
+    detail::appendHeader(scratch.head, res.base());
+    const std::array<asio::const_buffer, 2> out{asio::buffer(scratch.head),
+                                                asio::buffer(up->buffer.data(), bodyBytes)};
+    beast::get_lowest_layer(client).expires_after(kBodyTimeout);
+    auto [fec, fn] = co_await asio::async_write(client, out, kUseTuple);
+    up->buffer.consume(bodyBytes);
+    line.bytesOut = bodyBytes;
+    if (!fec && upstreamKeepAlive && up->buffer.size() == 0) {
+      checkin(w, *chosenName, std::move(up));
+    }
+    co_return finish(status, !fec && keep);
+  }
   http::response_serializer<http::buffer_body> rs{res};
   // When body bytes came with the header (a small response), the header goes out with the
   // first chunk in one write; otherwise at once, so that a streamed response is not held.
@@ -828,7 +887,7 @@ asio::awaitable<bool> Server::Impl::handle(Worker& w, Stream& client, beast::fla
   }
   bool ok = true;
   if (!noBody && !rp->is_done()) {
-    RelayResult r = co_await relayBody(up->stream, up->buffer, *rp, client, rs, chunk);
+    RelayResult r = co_await relayBody(up->stream, up->buffer, *rp, client, rs, scratch.chunk());
     line.bytesOut = r.bytes;
     if (r.readEc) {
       // The upstream broke off mid-body (or timed out): the client cannot get a whole
@@ -855,9 +914,9 @@ asio::awaitable<bool> Server::Impl::handle(Worker& w, Stream& client, beast::fla
 }
 
 template <class Stream>
-asio::awaitable<void> Server::Impl::serve(Worker& w, Stream& stream, const ConnInfo& info) {
+Task<> Server::Impl::serve(Worker& w, Stream& stream, const ConnInfo& info) {
   beast::flat_buffer buffer;
-  auto chunk = std::make_unique<char[]>(kBodyChunk);
+  ConnScratch scratch;
   for (std::uint64_t n = 0;; ++n) {
     RequestParser parser;
     parser.header_limit(kHeaderLimit);
@@ -913,32 +972,32 @@ asio::awaitable<void> Server::Impl::serve(Worker& w, Stream& stream, const ConnI
       w.series.record(nullptr, 400, 0, -1, 0, 0);
       co_return;
     }
-    const bool keep = co_await handle(w, stream, buffer, parser, info, chunk.get());
+    const bool keep = co_await handle(w, stream, buffer, parser, info, scratch);
     if (!keep) {
       co_return;
     }
   }
 }
 
-asio::awaitable<void> Server::Impl::plainSession(Worker& w, tcp::socket socket) {
+Task<> Server::Impl::plainSession(Worker& w, Socket socket) {
   ConnectionGuard guard(*this);
   beast::error_code ec;
   ConnInfo info;
   info.clientIp = socket.remote_endpoint(ec).address().to_string();
   info.localPort = socket.local_endpoint(ec).port();
-  beast::tcp_stream stream(std::move(socket));
+  TcpStream stream(std::move(socket));
   co_await serve(w, stream, info);
   closeWrite(stream);
 }
 
-asio::awaitable<void> Server::Impl::tlsSession(Worker& w, tcp::socket socket) {
+Task<> Server::Impl::tlsSession(Worker& w, Socket socket) {
   ConnectionGuard guard(*this);
   beast::error_code ec;
   ConnInfo info;
   info.clientIp = socket.remote_endpoint(ec).address().to_string();
   info.localPort = socket.local_endpoint(ec).port();
   info.tls = true;
-  TlsStream stream(beast::tcp_stream(std::move(socket)), sslCtx);
+  TlsStream stream(TcpStream(std::move(socket)), sslCtx);
   beast::get_lowest_layer(stream).expires_after(kHandshakeTimeout);
   auto [hec] = co_await stream.async_handshake(ssl::stream_base::server, kUseTuple);
   if (hec) {
@@ -949,13 +1008,17 @@ asio::awaitable<void> Server::Impl::tlsSession(Worker& w, tcp::socket socket) {
   }
   metrics.tlsHandshakes.inc();
   co_await serve(w, stream, info);
+  // Send close_notify and do not wait for the client's (as nginx does): the connection is done
+  // either way, and waiting costs another read per connection.
+  SSL_set_shutdown(stream.native_handle(), SSL_get_shutdown(stream.native_handle()) |
+                                               SSL_RECEIVED_SHUTDOWN);
   beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(1));
   auto [sec] = co_await stream.async_shutdown(kUseTuple);
   (void)sec;
 }
 
-asio::awaitable<void> Server::Impl::acceptLoop(Worker& w, tcp::acceptor& acceptor, bool tls) {
-  asio::steady_timer backoff(w.ioc);
+Task<> Server::Impl::acceptLoop(Worker& w, Acceptor& acceptor, bool tls) {
+  Timer backoff(w.ioc);
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(kUseTuple);
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) {
@@ -988,7 +1051,7 @@ asio::awaitable<void> Server::Impl::acceptLoop(Worker& w, tcp::acceptor& accepto
   }
 }
 
-void Server::Impl::bind(std::optional<tcp::acceptor>& acceptor, asio::io_context& ioc,
+void Server::Impl::bind(std::optional<Acceptor>& acceptor, asio::io_context& ioc,
                         const HostPort& at, std::uint16_t& port, const char* flag) {
   beast::error_code ec;
   auto fail = [&](const char* what) {

@@ -6,6 +6,7 @@
 
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
+#include <boost/beast/http/message.hpp>
 #include <boost/beast/http/rfc7230.hpp>
 #include <boost/beast/http/verb.hpp>
 
@@ -63,6 +64,39 @@ bool validHostHeader(std::string_view h);
 
 /// GET, HEAD, OPTIONS, TRACE, PUT, DELETE (RFC 9110 9.2.2): safe to send twice.
 bool isIdempotent(http::verb v);
+
+/// Appends the header `h` as it goes on the wire (start line, fields in order, blank line): the
+/// bytes Beast's serializer writes, as one contiguous buffer (the serializer hands the kernel
+/// one iovec per field).
+template <bool isRequest, class Fields>
+void appendHeader(std::string& out, const http::header<isRequest, Fields>& h) {
+  auto put = [&out](auto sv) { out.append(sv.data(), sv.size()); };
+  const char version[] = {'H', 'T', 'T', 'P', '/', static_cast<char>('0' + h.version() / 10), '.',
+                          static_cast<char>('0' + h.version() % 10)};
+  if constexpr (isRequest) {
+    put(h.method_string());
+    out.push_back(' ');
+    put(h.target());
+    out.push_back(' ');
+    out.append(version, sizeof version);
+  } else {
+    out.append(version, sizeof version);
+    char code[4] = {' ', static_cast<char>('0' + h.result_int() / 100 % 10),
+                    static_cast<char>('0' + h.result_int() / 10 % 10),
+                    static_cast<char>('0' + h.result_int() % 10)};
+    out.append(code, sizeof code);
+    out.push_back(' ');
+    put(h.reason());
+  }
+  out.append("\r\n");
+  for (const auto& f : h) {
+    put(f.name_string());
+    out.append(": ");
+    put(f.value());
+    out.append("\r\n");
+  }
+  out.append("\r\n");
+}
 
 /// IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT".
 std::string formatHttpDate(std::time_t t);

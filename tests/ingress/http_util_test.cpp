@@ -3,6 +3,11 @@
 #include <catch2/catch.hpp>
 
 #include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <sstream>
+#include <string>
 
 using namespace kdp::ingress::detail;
 namespace http = boost::beast::http;
@@ -65,4 +70,49 @@ TEST_CASE("http: idempotent methods and the Date format", "[ingress][http]") {
   CHECK_FALSE(isIdempotent(http::verb::patch));
   CHECK(formatHttpDate(784111777) == "Sun, 06 Nov 1994 08:49:37 GMT");  // RFC 9110's example
   CHECK(formatHttpDate(0) == "Thu, 01 Jan 1970 00:00:00 GMT");
+}
+
+TEST_CASE("http: appendHeader writes the bytes Beast's serializer writes", "[ingress][http]") {
+  http::request_header<> req;
+  req.method(http::verb::get);
+  req.target("/a/b?c=d");
+  req.version(11);
+  req.set(http::field::host, "bench.local");
+  req.set("X-Forwarded-For", "127.0.0.1");
+  req.insert("X-Custom", "one");
+  req.insert("X-Custom", "two");
+  std::ostringstream beastReq;
+  beastReq << req;
+  std::string ours = "kept|";
+  appendHeader(ours, req);
+  CHECK(ours == "kept|" + beastReq.str());
+  CHECK(ours.ends_with("X-Custom: two\r\n\r\n"));
+
+  http::request_header<> custom;
+  custom.method_string("PURGE");
+  custom.target("/");
+  custom.version(10);
+  std::ostringstream beastCustom;
+  beastCustom << custom;
+  std::string oursCustom;
+  appendHeader(oursCustom, custom);
+  CHECK(oursCustom == beastCustom.str());
+  CHECK(oursCustom == "PURGE / HTTP/1.0\r\n\r\n");
+
+  for (const bool ownReason : {false, true}) {
+    http::response_header<> res;
+    res.result(404);
+    res.version(10);
+    if (ownReason) {
+      res.reason("Nope");
+    }
+    res.set(http::field::server, "kube-dataplane");
+    res.set(http::field::content_length, "13");
+    std::ostringstream beastRes;
+    beastRes << res;
+    std::string oursRes;
+    appendHeader(oursRes, res);
+    CHECK(oursRes == beastRes.str());
+    CHECK(oursRes.starts_with(ownReason ? "HTTP/1.0 404 Nope\r\n" : "HTTP/1.0 404 Not Found\r\n"));
+  }
 }
