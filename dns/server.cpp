@@ -21,7 +21,9 @@
 #include "common/fd.h"
 #include "common/logging.h"
 #include "dns/answer.h"
+#include "dns/detail/cache.h"
 #include "dns/detail/forwarder.h"
+#include "dns/detail/plain_query.h"
 #include "dns/detail/server_metrics.h"
 
 namespace kdp::dns {
@@ -103,7 +105,8 @@ class Worker {
         options_(options),
         zones_(std::move(zones)),
         stopping_(stopping),
-        metrics_(ServerMetrics::get()) {
+        metrics_(ServerMetrics::get()),
+        hits_(cache, options.upstreams.empty() ? 0 : options.cacheSize) {
     epoll_ = Fd(::epoll_create1(EPOLL_CLOEXEC));
     wake_ = Fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     if (!epoll_ || !wake_) {
@@ -259,6 +262,15 @@ class Worker {
           continue;
         }
         const std::span<const std::uint8_t> msg(udpBuf_[idx].data(), in[idx].msg_len);
+        if (const std::size_t size = replayFromCache(msg, start, replyBuf_[nOut])) {
+          outIov[nOut] = {replyBuf_[nOut].data(), size};
+          out[nOut].msg_hdr.msg_iov = &outIov[nOut];
+          out[nOut].msg_hdr.msg_iovlen = 1;
+          out[nOut].msg_hdr.msg_name = &peers[idx];
+          out[nOut].msg_hdr.msg_namelen = in[idx].msg_hdr.msg_namelen;
+          ++nOut;
+          continue;
+        }
         QueryContext ctx;
         if (zone_->options().autopath) {
           ctx.client = ipOf(peers[idx]);
@@ -319,6 +331,43 @@ class Worker {
         return;
       }
     }
+  }
+
+  /// The UDP cache-hit path: a plain query (readPlainQuery) for a name outside the zone whose
+  /// answer this worker's cache holds, written straight into `out` — no allocation, no lock.
+  /// 0: anything else (then answer() and the forwarder take it, deciding the same).
+  std::size_t replayFromCache(std::span<const std::uint8_t> msg, Clock::time_point now,
+                              std::span<std::uint8_t> out) {
+    auto q = readPlainQuery(msg);
+    if (!q || q->qtype == wire::kTypeAXFR || q->qtype == wire::kTypeIXFR ||
+        q->qtype == wire::kTypeOPT ||
+        (q->qclass != wire::kClassIN && q->qclass != wire::kClassANY)) {
+      return 0;
+    }
+    const CacheKey key(q->name, q->qtype, q->qclass, q->dnssecOk, (q->flags & wire::kFlagCD) != 0);
+    if (wire::isSubdomain(key.name(), zone_->apex()) ||
+        wire::isSubdomain(key.name(), Zone::reverseV4()) ||
+        wire::isSubdomain(key.name(), Zone::reverseV6())) {
+      return 0;  // the zone's (reverse names it lacks go upstream: answer() decides)
+    }
+    const CachedResponse* hit = hits_.find(key.view(), now);
+    if (hit == nullptr) {
+      return 0;
+    }
+    ReplayTarget target;
+    target.id = q->id;
+    target.flags = q->flags;
+    target.name = q->name;
+    target.edns = q->edns;
+    target.dnssecOk = q->dnssecOk;
+    target.limit = q->edns ? q->udpSize : wire::kMinUdpSize;
+    const std::size_t size = renderCachedInto(*hit, target, now, out);
+    if (size == 0) {
+      return 0;
+    }
+    metrics_.cacheHits->inc();
+    metrics_.record(false, q->qtype, wire::getU16(out.data() + 2) & 0xF, size, now);
+    return size;
   }
 
   void accept(int listenFd) {
@@ -519,7 +568,9 @@ class Worker {
   std::shared_ptr<const Zone> zone_;
   std::uint64_t zoneGen_ = 0;
   std::unique_ptr<Forwarder> forwarder_;
+  WorkerCache hits_;
   std::array<std::array<std::uint8_t, kUdpBuffer>, kUdpBatch> udpBuf_{};
+  std::array<std::array<std::uint8_t, kUdpBuffer>, kUdpBatch> replyBuf_{};
 };
 
 Server::Server(ServerOptions options, std::shared_ptr<ZoneHolder> zones)

@@ -125,58 +125,115 @@ std::string agedWire(const CachedResponse& entry, Clock::time_point now) {
   return out;
 }
 
-std::string renderCached(const CachedResponse& entry, const wire::Query& query,
-                         Clock::time_point now, Transport transport) {
-  std::string out = agedWire(entry, now);
-  std::uint16_t flags = wire::getU16(mut(out) + 2);
+ReplayTarget replayTarget(const wire::Query& query, Transport transport) {
+  ReplayTarget t;
+  t.id = query.header.id;
+  t.flags = query.header.flags;
+  t.name = query.question.name;
+  t.edns = query.edns.has_value();
+  t.dnssecOk = query.edns && query.edns->dnssecOk;
+  t.limit = responseLimit(query, transport);
+  return t;
+}
+
+namespace {
+
+constexpr std::size_t kOptSize = 11;  // root owner, type, class, TTL, empty rdata
+
+std::uint8_t asciiLower(std::uint8_t c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<std::uint8_t>(c + ('a' - 'A')) : c;
+}
+
+// Wire names compared without case: label lengths (≤ 63) never fall in 'A'..'Z', so every byte
+// may be lowered alike.
+bool sameNameIgnoringCase(const std::uint8_t* a, std::string_view b) {
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    if (asciiLower(a[i]) != asciiLower(static_cast<std::uint8_t>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::size_t renderCachedInto(const CachedResponse& entry, const ReplayTarget& target,
+                             Clock::time_point now, std::span<std::uint8_t> out) {
+  const std::size_t opt = target.edns ? kOptSize : 0;
+  const std::string_view name = target.name;
+  const bool truncate = entry.wire.size() + opt > target.limit;
+  // Over the client's size: header and question only, with TC (the client retries over TCP).
+  const std::size_t body =
+      truncate ? std::min(entry.wire.size(), wire::kHeaderSize + name.size() + 4) : entry.wire.size();
+  if (body < wire::kHeaderSize || body + opt > out.size()) {
+    return 0;
+  }
+  std::uint8_t* p = out.data();
+  std::memcpy(p, entry.wire.data(), body);
+  const auto elapsed = static_cast<std::uint32_t>(std::max<std::int64_t>(
+      0, std::chrono::duration_cast<std::chrono::seconds>(now - entry.stored).count()));
+  for (std::size_t i = 0; i < entry.ttlOffsets.size(); ++i) {
+    if (entry.ttlOffsets[i] + 4 <= body) {
+      wire::putU32(p + entry.ttlOffsets[i], entry.ttls[i] > elapsed ? entry.ttls[i] - elapsed : 0);
+    }
+  }
+  std::uint16_t flags = wire::getU16(p + 2);
   flags = static_cast<std::uint16_t>(flags & ~(wire::kFlagAA | wire::kFlagRD | wire::kFlagCD));
-  flags |= query.header.flags & (wire::kFlagRD | wire::kFlagCD);
-  wire::putU16(mut(out), query.header.id);
-  wire::putU16(mut(out) + 2, flags);
+  flags |= target.flags & (wire::kFlagRD | wire::kFlagCD);
+  if (truncate) {
+    flags |= wire::kFlagTC;
+    wire::putU16(p + 6, 0);
+    wire::putU16(p + 8, 0);
+    wire::putU16(p + 10, 0);
+  }
+  wire::putU16(p, target.id);
+  wire::putU16(p + 2, flags);
   // The question's letter case as the client wrote it, when the stored question is the same
   // name written out at offset 12 (it is for every answer the forwarder accepted).
-  const std::string& name = query.question.name;
-  if (out.size() >= wire::kHeaderSize + name.size() &&
-      wire::lowerName(std::string_view(out).substr(wire::kHeaderSize, name.size())) ==
-          wire::lowerName(name)) {
-    std::memcpy(out.data() + wire::kHeaderSize, name.data(), name.size());
+  if (body >= wire::kHeaderSize + name.size() && sameNameIgnoringCase(p + wire::kHeaderSize, name)) {
+    std::memcpy(p + wire::kHeaderSize, name.data(), name.size());
   }
-  std::string opt;
-  if (query.edns) {
-    wire::Writer w(opt);
-    w.u8(0);
-    w.u16(wire::kTypeOPT);
-    w.u16(kServerUdpSize);
-    w.u32(query.edns->dnssecOk ? 0x8000u : 0u);
-    w.u16(0);
+  std::size_t size = body;
+  if (target.edns) {
+    p[size] = 0;
+    wire::putU16(p + size + 1, wire::kTypeOPT);
+    wire::putU16(p + size + 3, kServerUdpSize);
+    wire::putU32(p + size + 5, target.dnssecOk ? 0x8000u : 0u);
+    wire::putU16(p + size + 9, 0);
+    size += kOptSize;
+    wire::putU16(p + 10, static_cast<std::uint16_t>(wire::getU16(p + 10) + 1));
   }
-  const std::size_t limit = responseLimit(query, transport);
-  if (out.size() + opt.size() > limit) {
-    // Header and question only, with TC: the client retries over TCP.
-    out.resize(std::min(out.size(), wire::kHeaderSize + name.size() + 4));
-    wire::putU16(mut(out) + 2, static_cast<std::uint16_t>(flags | wire::kFlagTC));
-    wire::putU16(mut(out) + 6, 0);
-    wire::putU16(mut(out) + 8, 0);
-    wire::putU16(mut(out) + 10, 0);
-  }
-  if (!opt.empty()) {
-    out += opt;
-    wire::putU16(mut(out) + 10, static_cast<std::uint16_t>(wire::getU16(mut(out) + 10) + 1));
-  }
+  return size;
+}
+
+std::string renderCached(const CachedResponse& entry, const wire::Query& query,
+                         Clock::time_point now, Transport transport) {
+  std::string out(entry.wire.size() + kOptSize, '\0');
+  const std::size_t n = renderCachedInto(entry, replayTarget(query, transport), now,
+                                         std::span<std::uint8_t>(mut(out), out.size()));
+  out.resize(n);
   return out;
+}
+
+CacheKey::CacheKey(std::string_view name, std::uint16_t qtype, std::uint16_t qclass,
+                   bool dnssecOk, bool checkingDisabled) {
+  nameSize_ = static_cast<std::uint16_t>(std::min(name.size(), wire::kMaxName));
+  for (std::size_t i = 0; i < nameSize_; ++i) {
+    bytes_[i] = static_cast<char>(asciiLower(static_cast<std::uint8_t>(name[i])));
+  }
+  auto* p = reinterpret_cast<std::uint8_t*>(bytes_.data()) + nameSize_;
+  wire::putU16(p, qtype);
+  wire::putU16(p + 2, qclass);
+  p[4] = static_cast<std::uint8_t>((dnssecOk ? 1 : 0) | (checkingDisabled ? 2 : 0));
+  size_ = static_cast<std::uint16_t>(nameSize_ + 5);
 }
 
 std::string cacheKey(std::string_view name, std::uint16_t qtype, std::uint16_t qclass,
                      bool dnssecOk, bool checkingDisabled) {
-  std::string key = wire::lowerName(name);
-  wire::Writer w(key);
-  w.u16(qtype);
-  w.u16(qclass);
-  w.u8(static_cast<std::uint8_t>((dnssecOk ? 1 : 0) | (checkingDisabled ? 2 : 0)));
-  return key;
+  return std::string(CacheKey(name, qtype, qclass, dnssecOk, checkingDisabled).view());
 }
 
-std::size_t Cache::SeededHash::operator()(const std::string& s) const noexcept {
+std::size_t Cache::SeededHash::operator()(std::string_view s) const noexcept {
   return static_cast<std::size_t>(
       sipHash(k0, k1, reinterpret_cast<const std::uint8_t*>(s.data()), s.size()));
 }
@@ -191,9 +248,9 @@ Cache::Cache(std::size_t capacity) : capacity_(capacity) {
   }
 }
 
-std::size_t Cache::shardOf(const std::string& key) const { return hash_(key) >> 7 & (kShards - 1); }
+std::size_t Cache::shardOf(std::string_view key) const { return hash_(key) >> 7 & (kShards - 1); }
 
-std::shared_ptr<const CachedResponse> Cache::find(const std::string& key, Clock::time_point now) {
+std::shared_ptr<const CachedResponse> Cache::find(std::string_view key, Clock::time_point now) {
   if (capacity_ == 0) {
     return nullptr;
   }
@@ -241,5 +298,57 @@ void Cache::insert(const std::string& key, std::shared_ptr<const CachedResponse>
 }
 
 std::shared_ptr<Cache> makeCache(std::size_t capacity) { return std::make_shared<Cache>(capacity); }
+
+namespace {
+
+// Two slots per set; as many sets as the shared cache has entries (rounded up to a power of
+// two), at most 8,192 (16,384 slots: ~1 MB per worker at most, besides the entries it shares).
+constexpr std::size_t kMaxWorkerSets = 8192;
+
+}  // namespace
+
+WorkerCache::WorkerCache(std::shared_ptr<Cache> shared, std::size_t capacity)
+    : shared_(std::move(shared)) {
+  if (capacity == 0) {
+    return;
+  }
+  std::size_t sets = 1;
+  while (sets < capacity && sets < kMaxWorkerSets) {
+    sets <<= 1;
+  }
+  slots_.resize(2 * sets);
+  setMask_ = sets - 1;
+}
+
+const CachedResponse* WorkerCache::find(std::string_view key, Clock::time_point now) {
+  if (slots_.empty()) {
+    return nullptr;
+  }
+  ++tick_;
+  Slot* set = &slots_[2 * (std::hash<std::string_view>{}(key) & setMask_)];
+  for (Slot* s = set; s != set + 2; ++s) {
+    if (s->entry && s->key == key) {
+      if (now < s->expires) {
+        s->lastUse = tick_;
+        return s->entry.get();
+      }
+      s->entry.reset();  // expired here: the shared cache may hold a newer one
+    }
+  }
+  auto entry = shared_->find(key, now);
+  if (!entry) {
+    return nullptr;
+  }
+  // Replace the empty slot, else the one used least recently.
+  Slot* victim = !set[0].entry                         ? &set[0]
+                 : !set[1].entry                       ? &set[1]
+                 : set[0].lastUse - set[1].lastUse > (1u << 31) ? &set[0]
+                                                                : &set[1];
+  victim->key.assign(key);
+  victim->expires = entry->stored + std::chrono::seconds(entry->keepSeconds);
+  victim->lastUse = tick_;
+  victim->entry = std::move(entry);
+  return victim->entry.get();
+}
 
 }  // namespace kdp::dns

@@ -45,12 +45,43 @@ Result<CachedResponse> prepareResponse(std::span<const std::uint8_t> response,
 /// The entry's message with its TTLs counted down to `now` (still id 0, no OPT).
 std::string agedWire(const CachedResponse& entry, Clock::time_point now);
 
+/// What of the client's query a replayed entry needs.
+struct ReplayTarget {
+  std::uint16_t id = 0;
+  std::uint16_t flags = 0;       // RD and CD are echoed
+  std::string_view name;         // the question name as sent (wire, letter case kept)
+  bool edns = false;
+  bool dnssecOk = false;
+  std::size_t limit = wire::kMinUdpSize;  // the largest response the client accepts
+};
+ReplayTarget replayTarget(const wire::Query& query, Transport transport);
+
 /// The client's response from an entry: the client's id, RD/CD and question bytes (letter case),
 /// AA cleared, TTLs counted down, OPT added when the client sent one, TC when over its size.
 std::string renderCached(const CachedResponse& entry, const wire::Query& query,
                          Clock::time_point now, Transport transport);
+/// The same, written into `out`: its length, or 0 when it does not fit there (the caller then
+/// takes renderCached()). No allocation.
+std::size_t renderCachedInto(const CachedResponse& entry, const ReplayTarget& target,
+                             Clock::time_point now, std::span<std::uint8_t> out);
 
-/// The cache key of a question: lower-cased name, type, class, and the DO/CD bits.
+/// A cache key in a fixed buffer: lower-cased name, type, class, and the DO/CD bits.
+class CacheKey {
+ public:
+  /// `name`: a valid wire name (at most 255 bytes).
+  CacheKey(std::string_view name, std::uint16_t qtype, std::uint16_t qclass, bool dnssecOk,
+           bool checkingDisabled);
+  std::string_view view() const { return {bytes_.data(), size_}; }
+  /// The lower-cased name (the key's first bytes).
+  std::string_view name() const { return {bytes_.data(), nameSize_}; }
+
+ private:
+  std::array<char, wire::kMaxName + 5> bytes_;
+  std::uint16_t size_ = 0;
+  std::uint16_t nameSize_ = 0;
+};
+
+/// The cache key of a question as a string (see CacheKey).
 std::string cacheKey(std::string_view name, std::uint16_t qtype, std::uint16_t qclass,
                      bool dnssecOk, bool checkingDisabled);
 
@@ -60,7 +91,7 @@ class Cache {
   explicit Cache(std::size_t capacity);
 
   /// The live entry under `key`, or null (an expired one is removed). Any thread.
-  std::shared_ptr<const CachedResponse> find(const std::string& key, Clock::time_point now);
+  std::shared_ptr<const CachedResponse> find(std::string_view key, Clock::time_point now);
   /// Stores `entry` (when cacheable); at capacity an entry of the shard is evicted, expired ones
   /// first. Any thread.
   void insert(const std::string& key, std::shared_ptr<const CachedResponse> entry);
@@ -70,14 +101,17 @@ class Cache {
  private:
   static constexpr std::size_t kShards = 16;
   struct SeededHash {
+    using is_transparent = void;  // find() by string_view, without a std::string
     std::uint64_t k0, k1;
-    std::size_t operator()(const std::string& s) const noexcept;
+    std::size_t operator()(std::string_view s) const noexcept;
   };
   struct Shard {
     std::mutex mu;
-    std::unordered_map<std::string, std::shared_ptr<const CachedResponse>, SeededHash> map;
+    std::unordered_map<std::string, std::shared_ptr<const CachedResponse>, SeededHash,
+                       std::equal_to<>>
+        map;
   };
-  std::size_t shardOf(const std::string& key) const;
+  std::size_t shardOf(std::string_view key) const;
 
   const std::size_t capacity_;
   std::size_t perShard_ = 0;
@@ -87,5 +121,33 @@ class Cache {
 };
 
 std::shared_ptr<Cache> makeCache(std::size_t capacity);
+
+/// A worker's own front of the shared Cache for its UDP hits: no lock, no reference count, no
+/// allocation once warm. The shared Cache stays the source of truth: a miss here asks it, and a
+/// local entry is used only until its own expiry (never longer than the shared one would be), so
+/// TTLs and the RFC 2308 caps hold. A newer shared entry for the same key is seen once the local
+/// one expires or is displaced. Two-way set-associative with a cheap hash: a collision costs a
+/// trip to the shared cache, never more (so clients aiming at one set gain nothing). One thread.
+class WorkerCache {
+ public:
+  /// `capacity`: the shared cache's (sizes the local table; 0: nothing is kept).
+  WorkerCache(std::shared_ptr<Cache> shared, std::size_t capacity);
+
+  /// The live entry for `key` (here, else from the shared cache), or null. The pointer is valid
+  /// until the next find().
+  const CachedResponse* find(std::string_view key, Clock::time_point now);
+
+ private:
+  struct Slot {
+    std::string key;
+    std::shared_ptr<const CachedResponse> entry;
+    Clock::time_point expires;
+    std::uint32_t lastUse = 0;
+  };
+  std::shared_ptr<Cache> shared_;
+  std::vector<Slot> slots_;  // sets of two
+  std::size_t setMask_ = 0;
+  std::uint32_t tick_ = 0;
+};
 
 }  // namespace kdp::dns

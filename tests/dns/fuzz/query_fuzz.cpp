@@ -11,6 +11,7 @@
 #include "dns/answer.h"
 #include "dns/detail/cache.h"
 #include "dns/detail/forwarder.h"
+#include "dns/detail/plain_query.h"
 #include "dns/detail/wire.h"
 #include "tests/dns/fixture.h"
 
@@ -39,6 +40,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::uint16_t rcode = 0;
         (void)appendChase(a.wire, msg, 65535, rcode);
       }
+    }
+  }
+  // The cache-hit path's reader accepts only what the full parser reads the same way.
+  if (auto plain = readPlainQuery(msg)) {
+    auto full = wire::parseQuery(msg);
+    if (!full || full->question.name != plain->name || full->header.id != plain->id ||
+        full->question.qtype != plain->qtype || full->edns.has_value() != plain->edns ||
+        (full->edns && (full->edns->udpSize != plain->udpSize ||
+                        full->edns->dnssecOk != plain->dnssecOk || full->edns->version != 0))) {
+      __builtin_trap();
     }
   }
   (void)wire::parseMessage(msg);
