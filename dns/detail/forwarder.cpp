@@ -166,6 +166,7 @@ struct Forwarder::Pending {
   std::string key;
   std::size_t upstream = 0;
   unsigned tries = 0;
+  std::uint64_t seq = 0;          // the current try's (timeouts_)
   std::uint16_t id = 0;
   Fd sock;
   bool tcp = false;
@@ -206,6 +207,9 @@ void Forwarder::resolve(Answer&& a, std::span<const std::uint8_t> /*msg*/, Trans
     p->qname = p->query.question.name;
     p->qclass = p->query.question.qclass;
   }
+  if (p->candidates.empty()) {
+    p->upstream = preferred_;
+  }
   this->start(std::move(p), Clock::now());
 }
 
@@ -230,7 +234,7 @@ void Forwarder::setCandidate(Pending& p) {
   p.qname = p.candidates[p.candidate];
   p.chaseBase = cnameReply(p.query, p.qname, p.ttl);
   p.tries = 0;
-  p.upstream = 0;
+  p.upstream = preferred_;
 }
 
 void Forwarder::start(std::unique_ptr<Pending> p, Clock::time_point now) {
@@ -363,6 +367,8 @@ void Forwarder::sendTry(Pending& p, Clock::time_point now, bool tcp) {
     }
     watch_(s.get(), EPOLLIN);
   }
+  p.seq = ++nextSeq_;
+  timeouts_.push(Due{p.tryDeadline, s.get(), p.seq});
   p.sock = std::move(s);
 }
 
@@ -480,6 +486,7 @@ void Forwarder::complete(int fd, std::span<const std::uint8_t> response, Clock::
     moveOn(fd, now, false);
     return;
   }
+  preferred_ = p.upstream % upstreams_.size();
   auto entry = std::make_shared<const CachedResponse>(std::move(*prepared));
   cache_->insert(p.key, entry);
   metrics_.cacheEntries->set(static_cast<double>(cache_->size()));
@@ -544,23 +551,27 @@ void Forwarder::fail(int fd) {
   finish(*owned, std::string(), 0);
 }
 
+bool Forwarder::live(const Due& d) const {
+  auto it = pending_.find(d.fd);
+  return it != pending_.end() && it->second->seq == d.seq;
+}
+
 void Forwarder::onTimer(Clock::time_point now) {
-  std::vector<int> due;
-  for (const auto& [fd, p] : pending_) {
-    if (now >= p->tryDeadline) {
-      due.push_back(fd);
+  while (!timeouts_.empty() && timeouts_.top().at <= now) {
+    const Due d = timeouts_.top();
+    timeouts_.pop();
+    if (live(d)) {
+      moveOn(d.fd, now, true);  // a new try pushes its own (later) deadline
     }
-  }
-  for (int fd : due) {
-    moveOn(fd, now, true);
   }
 }
 
-int Forwarder::nextTimeoutMs(Clock::time_point now) const {
-  Clock::time_point next = now + std::chrono::seconds(1);
-  for (const auto& [fd, p] : pending_) {
-    next = std::min(next, p->tryDeadline);
+int Forwarder::nextTimeoutMs(Clock::time_point now) {
+  while (!timeouts_.empty() && !live(timeouts_.top())) {
+    timeouts_.pop();
   }
+  const Clock::time_point next =
+      timeouts_.empty() ? now + std::chrono::seconds(1) : std::min(now + std::chrono::seconds(1), timeouts_.top().at);
   return static_cast<int>(std::max<std::int64_t>(
       0, std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count() + 1));
 }

@@ -6,12 +6,15 @@
 // random id; a response counts only when it comes from that socket, has that id and echoes the
 // question. A truncated answer is retried over TCP to the same upstream; a timeout moves to the
 // next upstream; after kForwardBudget the client gets SERVFAIL. Cluster names never wait here.
+// Queries start at the upstream that answered last (a dead first nameserver costs one timeout,
+// not one per query); try deadlines sit in a min-heap, so a wake-up costs O(log n) per timeout.
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <queue>
 #include <random>
 #include <span>
 #include <string>
@@ -63,8 +66,10 @@ class Forwarder {
   /// Timeouts: next upstream, or SERVFAIL past the budget.
   void onTimer(Clock::time_point now);
   /// Milliseconds until the next timeout (1000 when nothing is pending).
-  int nextTimeoutMs(Clock::time_point now) const;
+  int nextTimeoutMs(Clock::time_point now);
   std::size_t pendingForTest() const { return pending_.size(); }
+  /// The upstream new queries start at (index into the upstreams).
+  std::size_t preferredForTest() const { return preferred_; }
 
  private:
   struct Pending;
@@ -83,6 +88,18 @@ class Forwarder {
   Watch watch_;
   std::mt19937 rng_;
   std::unordered_map<int, std::unique_ptr<Pending>> pending_;  // by upstream socket
+  // One entry per try; an entry whose try is over (answered, retried) is skipped when it
+  // surfaces: its socket is gone or now carries another try (seq differs).
+  struct Due {
+    Clock::time_point at;
+    int fd;
+    std::uint64_t seq;
+    bool operator>(const Due& o) const { return at > o.at; }
+  };
+  std::priority_queue<Due, std::vector<Due>, std::greater<>> timeouts_;
+  std::uint64_t nextSeq_ = 0;
+  std::size_t preferred_ = 0;  // the upstream that answered last
+  bool live(const Due& d) const;
 };
 
 /// Appends the answer records of `upstream` (decompressed) to the answer section of `base` (our

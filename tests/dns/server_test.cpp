@@ -273,3 +273,54 @@ TEST_CASE("dns server: forwarding, caching, and an upstream that never answers",
   stop = true;
   upstream.join();
 }
+
+TEST_CASE("dns server: after a dead first upstream, queries start at the one that answered", "[dns]") {
+  // Upstream 1 never answers; upstream 2 answers every query NXDOMAIN.
+  kdp::Fd dead(::socket(AF_INET, SOCK_DGRAM, 0));
+  kdp::Fd up(::socket(AF_INET, SOCK_DGRAM, 0));
+  auto da = loopback(0);
+  auto ua = loopback(0);
+  REQUIRE(::bind(dead.get(), reinterpret_cast<sockaddr*>(&da), sizeof da) == 0);
+  REQUIRE(::bind(up.get(), reinterpret_cast<sockaddr*>(&ua), sizeof ua) == 0);
+  socklen_t len = sizeof da;
+  ::getsockname(dead.get(), reinterpret_cast<sockaddr*>(&da), &len);
+  len = sizeof ua;
+  ::getsockname(up.get(), reinterpret_cast<sockaddr*>(&ua), &len);
+  std::atomic<bool> stop{false};
+  std::thread upstream([&] {
+    while (!stop.load()) {
+      pollfd p{up.get(), POLLIN, 0};
+      if (::poll(&p, 1, 50) != 1) {
+        continue;
+      }
+      char buf[2048];
+      sockaddr_storage from{};
+      socklen_t flen = sizeof from;
+      const ssize_t n = ::recvfrom(up.get(), buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &flen);
+      auto q = n > 0 ? w::parseQuery(std::span<const std::uint8_t>(reinterpret_cast<std::uint8_t*>(buf),
+                                                                   static_cast<std::size_t>(n)))
+                     : kdp::Result<w::Query>(kdp::Error{"short"});
+      if (!q) {
+        continue;
+      }
+      std::string nx(buf, q->questionEnd);
+      w::putU16(reinterpret_cast<std::uint8_t*>(nx.data()) + 2,
+                w::kFlagQR | w::kFlagRD | w::kFlagRA | w::kRcodeNxDomain);
+      w::putU16(reinterpret_cast<std::uint8_t*>(nx.data()) + 10, 0);
+      ::sendto(up.get(), nx.data(), nx.size(), 0, reinterpret_cast<sockaddr*>(&from), flen);
+    }
+  });
+  {
+    Running r({kdp::HostPort{*kdp::IpAddr::parse("127.0.0.1"), ntohs(da.sin_port)},
+               kdp::HostPort{*kdp::IpAddr::parse("127.0.0.1"), ntohs(ua.sin_port)}},
+              1);
+    auto t0 = std::chrono::steady_clock::now();
+    CHECK(render(udpAsk(r.port, makeQuery("one.example.test", w::kTypeA), 3s)) == "NXDOMAIN |  |  | ");
+    CHECK(std::chrono::steady_clock::now() - t0 >= kMinTryTimeout);  // waited for the dead one
+    t0 = std::chrono::steady_clock::now();
+    CHECK(render(udpAsk(r.port, makeQuery("two.example.test", w::kTypeA), 3s)) == "NXDOMAIN |  |  | ");
+    CHECK(std::chrono::steady_clock::now() - t0 < kMinTryTimeout);  // straight to the live one
+  }
+  stop = true;
+  upstream.join();
+}
