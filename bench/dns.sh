@@ -7,11 +7,18 @@
 #   4. zone change → published at that scale (bench/dns_zone_bench.cpp) vs a full compile.
 # Every run is bounded (dnsperf -l); every process is started here and killed by PID on exit.
 #
-#   bench/dns.sh [RUNS=3] [SECONDS=10]      (KDP_BIN, KDP_BENCH_DIR: the build's binaries)
+#   bench/dns.sh [RUNS=3] [SECONDS=10] [PARTS=auth,forward,memory,zone]
+#                                            (KDP_BIN, KDP_BENCH_DIR: the build's binaries)
+# PARTS picks the benchmarks; with fewer than all, only their lines of the RESULTS.md section are
+# replaced (each marked with its own date and load), so one benchmark can be re-measured alone.
+# The memory line needs auth too (it reads the 2-thread server after its dnsperf runs). DRY=1
+# prints the figures without writing RESULTS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 secs=${2:-10}
+parts=${3:-auth,forward,memory,zone}
+want() { [[ ",$parts," == *",$1,"* ]]; }
 bin=${KDP_BIN:-build/kube-dataplane}
 bench_dir=${KDP_BENCH_DIR:-$(dirname "$bin")}
 for tool in dnsperf nsd unbound dig python3; do
@@ -116,6 +123,7 @@ CONF
 # --- 1. authoritative: kube-dataplane dns vs NSD ---------------------------------------------
 declare -A auth
 for threads in 1 2; do
+  want auth || break
   kport=$(free_port)
   "$bin" dns --manifests "$tmp/gen/manifests" --listen "127.0.0.1:$kport" --threads "$threads" \
     --upstream 127.0.0.1:9 --log-level warn 2>"$tmp/kdp-$threads.log" &
@@ -160,6 +168,7 @@ for threads in 1 2; do
 done
 
 # --- 3. memory at rest: a fresh server, after its first load ------------------------------------
+if want memory; then
 kport=$(free_port)
 "$bin" dns --manifests "$tmp/gen/manifests" --listen "127.0.0.1:$kport" --threads 2 \
   --upstream 127.0.0.1:9 --log-level warn 2>/dev/null &
@@ -172,8 +181,10 @@ peak_kb=$(awk '/^VmHWM/ {print $2}' "/proc/$kpid/status")
 rss_peak=$(python3 -c "print(round($peak_kb / 1024, 1))")
 kill "$kpid"
 wait "$kpid" 2>/dev/null || true
+fi
 
 # --- 2. cached forwarding: kube-dataplane dns vs Unbound, one upstream (NSD) ----------------------
+if want forward; then
 uport=$(free_port)
 nsd_conf "$tmp/nsd-up" "$uport" 1 "example.test:$tmp/gen/upstream.zone"
 nsd -d -c "$tmp/nsd-up/nsd.conf" 2>"$tmp/nsd-up.err" &
@@ -231,16 +242,19 @@ for r in $(seq "$runs"); do
   echo "forward run=$r ours=${fq[-1]} qps (${fc[-1]}/core) unbound=${uq[-1]} qps (${uc[-1]}/core)"
 done
 fwd="$(median "${fq[@]}") $(median "${fc[@]}") $(median "${uq[@]}") $(median "${uc[@]}")"
+fi
 
 # --- 4. zone changes at scale ---------------------------------------------------------------------
-zone_out=$("$bench_dir/dns_zone_bench" 1000)
+zone_out=""
+want zone && zone_out=$("$bench_dir/dns_zone_bench" 1000)
 zv() { awk -v k="$1" '$1 == k {print $2}' <<<"$zone_out"; }
 
 # --- report ----------------------------------------------------------------------------------------
-ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
-read -r k1 kc1 n1 nc1 rest1 <<<"${auth[1]}"
-read -r k2 kc2 n2 nc2 rest2 <<<"${auth[2]}"
-read -r f fc u uc <<<"$fwd"
+ratio() { [ -n "$1" ] && [ -n "$2" ] && python3 -c "print(f'{$1 / $2:.2f}')" || echo -; }
+read -r k1 kc1 n1 nc1 rest1 <<<"${auth[1]:-}" || true
+read -r k2 kc2 n2 nc2 rest2 <<<"${auth[2]:-}" || true
+read -r f fc u uc <<<"${fwd:-}" || true
+: "${rss_idle:=} ${rss_peak:=} ${rss_kdp:=} ${rss_nsd:=}"
 section=$(cat <<MD
 ## dns: dnsperf vs NSD, cached forwarding vs Unbound, memory, zone changes (10,000 Services / 50,000 endpoints)
 
@@ -255,14 +269,47 @@ section=$(cat <<MD
 - zone change → published (store apply → subscriber → ZoneCompiler::update → ZoneHolder::publish, 1,000 single-Service changes, bench/dns_zone_bench): p50 $(zv change_to_published_ms_p50) ms, p99 $(zv change_to_published_ms_p99) ms, max $(zv change_to_published_ms_max) ms (CPU time p50 $(zv change_cpu_ms_p50) ms, p99 $(zv change_cpu_ms_p99) ms; headless p50 $(zv headless_change_ms_p50) ms); at most $(zv max_names_remerged) names re-merged and $(zv max_shards_copied) of 1,024 shards copied per change; the peer, a full compile of the $(zv zone_names) names: $(zv full_compile_ms_median) ms (goal: visible within 10 ms)
 MD
 )
+# A partial run keeps only its own lines (the python below replaces just those in RESULTS.md).
+keep=()
+want auth && keep+=("- authoritative" "- runs (qps")
+want forward && keep+=("- cached forwarding")
+want auth && want memory && want zone && keep+=("- memory")
+want zone && keep+=("- zone change")
+full=0
+want auth && want forward && want memory && want zone && full=1
+if [ "$full" = 0 ]; then
+  section=$(while IFS= read -r line; do
+    case "$line" in
+      "- "*) for k in "${keep[@]}"; do if [[ $line == "$k"* ]]; then echo "$line"; break; fi; done ;;
+      *) echo "$line" ;;
+    esac
+  done <<<"$section")
+fi
 echo "$section"
-python3 - "$section" <<'PY'
+[ -z "${DRY:-}" ] || exit 0  # DRY=1: print only, RESULTS.md untouched
+python3 - "$section" "$full" "measured $date by \`bench/dns.sh $runs $secs $parts\`, load average $(cut -d' ' -f1 /proc/loadavg) at the end" <<'PY'
 import re, sys
 path = "bench/RESULTS.md"
 text = open(path).read()
-section = sys.argv[1].rstrip() + "\n"
+section, full, note = sys.argv[1].rstrip() + "\n", sys.argv[2] == "1", sys.argv[3]
 head = section.splitlines()[0]
 pattern = re.compile(r"^" + re.escape(head) + r"\n.*?(?=^## |\Z)", re.S | re.M)
-text = pattern.sub(lambda m: section + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + section
+found = pattern.search(text)
+if full or not found:
+    text = pattern.sub(lambda m: section + "\n", text) if found else text.rstrip() + "\n\n" + section
+else:
+    # Partial run: replace the lines with the same key (the text before the first ':').
+    old = found.group(0).splitlines()
+    for line in section.splitlines()[1:]:
+        if not line.startswith("- "):
+            continue
+        key = line.split(":", 1)[0]
+        line = line + f" ({note})"
+        idx = [i for i, l in enumerate(old) if l.split(":", 1)[0] == key]
+        if idx:
+            old[idx[0]] = line
+        else:
+            old.insert(len(old) - (1 if old and old[-1] == "" else 0), line)
+    text = text[:found.start()] + "\n".join(old) + "\n" + text[found.end():]
 open(path, "w").write(text)
 PY
