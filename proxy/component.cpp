@@ -6,6 +6,8 @@
 #include <cassert>
 #include <chrono>
 #include <map>
+#include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -138,6 +140,36 @@ class ProxyComponent final : public Component {
   }
 
  private:
+  /// The health check ports: all Services' when `touched` is null (first or full sync, node
+  /// changed), else only the touched Services' entries are redone.
+  void updateHealthChecks(const k8s::Snapshot& snap, const NodeInfo& node,
+                          const std::set<std::string>* touched) {
+    if (touched == nullptr) {
+      healthChecks_.clear();
+      for (const auto& entry : snap.of<k8s::Service>()) {
+        if (auto hc = healthCheckService(snap, *entry.value, node)) {
+          healthChecks_.insert_or_assign(entry.key, std::move(*hc));
+        }
+      }
+    } else {
+      for (const auto& key : *touched) {
+        const k8s::Service* svc = snap.of<k8s::Service>().get(key);
+        auto hc = svc == nullptr ? std::nullopt : healthCheckService(snap, *svc, node);
+        if (hc) {
+          healthChecks_.insert_or_assign(key, std::move(*hc));
+        } else {
+          healthChecks_.erase(key);
+        }
+      }
+    }
+    std::vector<HealthCheckService> all;
+    all.reserve(healthChecks_.size());
+    for (const auto& [key, hc] : healthChecks_) {
+      all.push_back(hc);
+    }
+    health_->setServices(std::move(all));
+  }
+
   void run() {
     ::pthread_setname_np(::pthread_self(), "kdp/proxy-sync");
     auto log = logger("proxy");
@@ -173,6 +205,7 @@ class ProxyComponent final : public Component {
       // Only the Services the changes name are recompiled, and only their element differences
       // are sent (whole tables on the first sync, after a failure, after drift).
       const RulesetChange change = compiler_.update(*snap, changes, node);
+      const std::set<std::string> touched = servicesNamedBy(changes);
       changes = k8s::Changes{};
       const Ruleset& desired = compiler_.ruleset();
       auto result = syncer_->apply(change, desired);
@@ -186,12 +219,15 @@ class ProxyComponent final : public Component {
       }
       dirty = false;
       health_->updated();
-      health_->setServices(healthCheckServices(*snap, node));
+      updateHealthChecks(*snap, node, change.full ? nullptr : &touched);
+      if (result->full) {
+        udp_ = udpDestinations(desired);  // a failed sync's change was never looked at
+      } else {
+        updateUdpDestinations(udp_, change, desired);
+      }
       if (result->messages > 0 && change.touches(kProtoUdp)) {
-        // Only the UDP destinations, not a copy of the whole model (which changes under the
-        // cleaner's thread). Still a walk of every element per UDP change: deriving them from
-        // the RulesetChange would make it proportional to the change.
-        flowCleaner_->applied(udpDestinations(desired));
+        // A copy of the UDP destinations only: the model changes under the cleaner's thread.
+        flowCleaner_->applied(udp_);
       }
       (result->full ? metrics_->fullSync : metrics_->partialSync).observe(seconds);
       metrics_->elements.set(static_cast<double>(desired.elementCount()));
@@ -217,6 +253,8 @@ class ProxyComponent final : public Component {
   const ProxyOptions options_;
   std::unique_ptr<Syncer> syncer_;
   IncrementalCompiler compiler_;  // sync thread only
+  std::map<std::string, HealthCheckService> healthChecks_;  // by Service key; sync thread only
+  UdpDestinations udp_;  // of compiler_'s model; sync thread only
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<FlowCleaner> flowCleaner_;
   std::unique_ptr<HealthServer> health_;

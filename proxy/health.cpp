@@ -40,28 +40,35 @@ const char* reason(int status) {
 
 }  // namespace
 
+std::optional<HealthCheckService> healthCheckService(const k8s::Snapshot& snapshot,
+                                                     const k8s::Service& svc,
+                                                     const NodeInfo& node) {
+  if (svc.type != k8s::ServiceType::LoadBalancer ||
+      svc.externalTrafficPolicy != k8s::TrafficPolicy::Local || svc.healthCheckNodePort <= 0 ||
+      svc.healthCheckNodePort > 65535) {
+    return std::nullopt;
+  }
+  std::set<IpAddr> local;
+  snapshot.forEachSliceOf(svc.meta.namespace_, svc.meta.name, [&](const k8s::EndpointSlice& s) {
+    for (const auto& ep : s.endpoints) {
+      if (ep.conditions.ready && !node.name.empty() && ep.nodeName == node.name &&
+          !ep.addresses.empty()) {
+        local.insert(ep.addresses.front());
+      }
+    }
+  });
+  return HealthCheckService{svc.meta.namespace_, svc.meta.name,
+                            static_cast<std::uint16_t>(svc.healthCheckNodePort),
+                            static_cast<int>(local.size())};
+}
+
 std::vector<HealthCheckService> healthCheckServices(const k8s::Snapshot& snapshot,
                                                     const NodeInfo& node) {
   std::vector<HealthCheckService> out;
   for (const auto& entry : snapshot.of<k8s::Service>()) {
-    const k8s::Service& svc = *entry.value;
-    if (svc.type != k8s::ServiceType::LoadBalancer ||
-        svc.externalTrafficPolicy != k8s::TrafficPolicy::Local || svc.healthCheckNodePort <= 0 ||
-        svc.healthCheckNodePort > 65535) {
-      continue;
+    if (auto hc = healthCheckService(snapshot, *entry.value, node)) {
+      out.push_back(std::move(*hc));
     }
-    std::set<IpAddr> local;
-    snapshot.forEachSliceOf(svc.meta.namespace_, svc.meta.name, [&](const k8s::EndpointSlice& s) {
-      for (const auto& ep : s.endpoints) {
-        if (ep.conditions.ready && !node.name.empty() && ep.nodeName == node.name &&
-            !ep.addresses.empty()) {
-          local.insert(ep.addresses.front());
-        }
-      }
-    });
-    out.push_back({svc.meta.namespace_, svc.meta.name,
-                   static_cast<std::uint16_t>(svc.healthCheckNodePort),
-                   static_cast<int>(local.size())});
   }
   return out;
 }

@@ -17,6 +17,7 @@
 #include "proxy/compiler.h"
 
 namespace kdp::k8s {
+struct Service;
 struct Snapshot;
 }
 
@@ -31,6 +32,11 @@ struct HealthCheckService {
 
   bool operator==(const HealthCheckService&) const = default;
 };
+
+/// The health check port `svc` needs on this node, if any.
+std::optional<HealthCheckService> healthCheckService(const k8s::Snapshot& snapshot,
+                                                     const k8s::Service& svc,
+                                                     const NodeInfo& node);
 
 /// The Services needing a health check port on this node, by namespace/name.
 std::vector<HealthCheckService> healthCheckServices(const k8s::Snapshot& snapshot,

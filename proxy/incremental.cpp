@@ -148,6 +148,15 @@ std::string serviceKeyOfSlice(const std::string& sliceKey) {
   return second == std::string::npos ? sliceKey : sliceKey.substr(0, second);
 }
 
+std::set<std::string> servicesNamedBy(const k8s::Changes& changes) {
+  std::set<std::string> services(changes.of(k8s::Kind::Service).begin(),
+                                 changes.of(k8s::Kind::Service).end());
+  for (const auto& key : changes.of(k8s::Kind::EndpointSlice)) {
+    services.insert(serviceKeyOfSlice(key));
+  }
+  return services;
+}
+
 void IncrementalCompiler::reset(const k8s::Snapshot& snapshot, const NodeInfo& node) {
   node_ = node;
   initialized_ = true;
@@ -204,11 +213,7 @@ RulesetChange IncrementalCompiler::update(const k8s::Snapshot& snapshot,
     change.servicesRecompiled = snapshot.count(k8s::Kind::Service);
     return change;
   }
-  std::set<std::string> services(changes.of(k8s::Kind::Service).begin(),
-                                 changes.of(k8s::Kind::Service).end());
-  for (const auto& key : changes.of(k8s::Kind::EndpointSlice)) {
-    services.insert(serviceKeyOfSlice(key));
-  }
+  const std::set<std::string> services = servicesNamedBy(changes);
   if (services.empty()) {
     return change;
   }

@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -113,5 +114,9 @@ constexpr auto backendMaps() {
 
 /// The Service store key ("ns/name") a changed EndpointSlice key ("ns/service/name") belongs to.
 std::string serviceKeyOfSlice(const std::string& sliceKey);
+
+/// The Service store keys `changes` concern: changed Services and the Services of changed
+/// EndpointSlices.
+std::set<std::string> servicesNamedBy(const k8s::Changes& changes);
 
 }  // namespace kdp::proxy

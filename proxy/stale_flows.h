@@ -23,6 +23,13 @@ using UdpDestinations = std::map<ServiceKey, std::vector<IpAddr>>;
 
 UdpDestinations udpDestinations(const Ruleset& ruleset);
 
+struct RulesetChange;
+
+/// Brings `destinations` (udpDestinations() of the model before `change`) to `now` (the model
+/// after it), looking only at the destinations `change` touched: proportional to the change.
+void updateUdpDestinations(UdpDestinations& destinations, const RulesetChange& change,
+                           const Ruleset& now);
+
 /// The entries of `entries` to delete now that `now` replaced `before`.
 std::vector<nft::ConntrackEntry> staleUdpEntries(const std::vector<nft::ConntrackEntry>& entries,
                                                  const UdpDestinations& before,

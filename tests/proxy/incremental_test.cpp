@@ -1,4 +1,5 @@
 #include "proxy/incremental.h"
+#include "proxy/stale_flows.h"
 
 #include <catch2/catch.hpp>
 
@@ -239,6 +240,9 @@ TEST_CASE("incremental: the model equals a full compile after random change sequ
     auto change = compiler.update(*first->snapshot, first->changes, n);
     CHECK(change.full);
     CHECK(normalized(compiler.ruleset()) == normalized(compile(*first->snapshot, n)));
+    UdpDestinations udp;
+    updateUdpDestinations(udp, change, compiler.ruleset());
+    CHECK(udp == udpDestinations(compiler.ruleset()));
 
     for (int step = 0; step < 60; ++step) {
       Ruleset previous = compiler.ruleset();
@@ -260,6 +264,9 @@ TEST_CASE("incremental: the model equals a full compile after random change sequ
         previous.tables[i].owners = compiler.ruleset().tables[i].owners;
       }
       CHECK(normalized(previous) == expected);
+      // The flow cleaner's UDP destinations, kept up to date from the change alone.
+      updateUdpDestinations(udp, change, compiler.ruleset());
+      REQUIRE(udp == udpDestinations(compiler.ruleset()));
       ++steps;
     }
   }
