@@ -388,8 +388,8 @@ struct Server::Impl {
       : options(o), certs(c), metrics(metrics::defaultRegistry()) {}
 
   Task<> acceptLoop(Worker& w, Acceptor& acceptor, bool tls);
-  Task<> plainSession(Worker& w, Socket socket);
-  Task<> tlsSession(Worker& w, Socket socket);
+  Task<> plainSession(Worker& w, Socket socket, ConnInfo info);
+  Task<> tlsSession(Worker& w, Socket socket, ConnInfo info);
   template <class Stream>
   Task<> serve(Worker& w, Stream& stream, const ConnInfo& info);
   template <class Stream>
@@ -979,24 +979,15 @@ Task<> Server::Impl::serve(Worker& w, Stream& stream, const ConnInfo& info) {
   }
 }
 
-Task<> Server::Impl::plainSession(Worker& w, Socket socket) {
+Task<> Server::Impl::plainSession(Worker& w, Socket socket, ConnInfo info) {
   ConnectionGuard guard(*this);
-  beast::error_code ec;
-  ConnInfo info;
-  info.clientIp = socket.remote_endpoint(ec).address().to_string();
-  info.localPort = socket.local_endpoint(ec).port();
   TcpStream stream(std::move(socket));
   co_await serve(w, stream, info);
   closeWrite(stream);
 }
 
-Task<> Server::Impl::tlsSession(Worker& w, Socket socket) {
+Task<> Server::Impl::tlsSession(Worker& w, Socket socket, ConnInfo info) {
   ConnectionGuard guard(*this);
-  beast::error_code ec;
-  ConnInfo info;
-  info.clientIp = socket.remote_endpoint(ec).address().to_string();
-  info.localPort = socket.local_endpoint(ec).port();
-  info.tls = true;
   TlsStream stream(TcpStream(std::move(socket)), sslCtx);
   beast::get_lowest_layer(stream).expires_after(kHandshakeTimeout);
   auto [hec] = co_await stream.async_handshake(ssl::stream_base::server, kUseTuple);
@@ -1020,7 +1011,10 @@ Task<> Server::Impl::tlsSession(Worker& w, Socket socket) {
 Task<> Server::Impl::acceptLoop(Worker& w, Acceptor& acceptor, bool tls) {
   Timer backoff(w.ioc);
   for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(kUseTuple);
+    // The client's address comes with accept and the local port is the listener's: no
+    // getpeername/getsockname per connection.
+    tcp::endpoint peer;
+    auto [ec, socket] = co_await acceptor.async_accept(peer, kUseTuple);
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) {
       co_return;
     }
@@ -1043,10 +1037,14 @@ Task<> Server::Impl::acceptLoop(Worker& w, Acceptor& acceptor, bool tls) {
     beast::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     auto onDone = [this](std::exception_ptr e) { logException(*log, e); };
+    ConnInfo info;
+    info.clientIp = peer.address().to_string();
+    info.localPort = tls ? httpsPort : httpPort;
+    info.tls = tls;
     if (tls) {
-      asio::co_spawn(w.ioc, tlsSession(w, std::move(socket)), onDone);
+      asio::co_spawn(w.ioc, tlsSession(w, std::move(socket), std::move(info)), onDone);
     } else {
-      asio::co_spawn(w.ioc, plainSession(w, std::move(socket)), onDone);
+      asio::co_spawn(w.ioc, plainSession(w, std::move(socket), std::move(info)), onDone);
     }
   }
 }
