@@ -1,5 +1,6 @@
 #include "ingress/status.h"
 
+#include <algorithm>
 
 #include "ingress/routes.h"
 
@@ -52,20 +53,54 @@ std::optional<LoadBalancerStatus> desiredStatus(const k8s::Ingress& ingress,
   return published;
 }
 
+namespace {
+
+void addIfDifferent(std::vector<StatusUpdate>& out, const k8s::Ingress& ingress,
+                    const k8s::Snapshot& snapshot, std::string_view ingressClass,
+                    const LoadBalancerStatus& published) {
+  if (ingress.meta.deleting) {
+    return;
+  }
+  auto wanted = desiredStatus(ingress, snapshot, ingressClass, published);
+  if (wanted && *wanted != ingress.loadBalancerIngress) {
+    out.push_back({ingress.meta.namespace_, ingress.meta.name, ingress.meta.resourceVersion,
+                   std::move(*wanted)});
+  }
+}
+
+}  // namespace
+
 std::vector<StatusUpdate> statusUpdates(const k8s::Snapshot& snapshot,
                                         std::string_view ingressClass,
                                         const LoadBalancerStatus& published) {
   std::vector<StatusUpdate> out;
   for (const auto& entry : snapshot.of<k8s::Ingress>()) {
-    const k8s::Ingress& ingress = *entry.value;
-    if (ingress.meta.deleting) {
-      continue;
+    addIfDifferent(out, *entry.value, snapshot, ingressClass, published);
+  }
+  return out;
+}
+
+std::vector<StatusUpdate> statusUpdates(const k8s::Snapshot& snapshot,
+                                        const std::vector<std::string>& ingressKeys,
+                                        std::string_view ingressClass,
+                                        const LoadBalancerStatus& published) {
+  std::vector<StatusUpdate> out;
+  for (const auto& key : ingressKeys) {
+    if (const auto* ingress = snapshot.of<k8s::Ingress>().get(key)) {
+      addIfDifferent(out, *ingress, snapshot, ingressClass, published);
     }
-    auto wanted = desiredStatus(ingress, snapshot, ingressClass, published);
-    if (wanted && *wanted != ingress.loadBalancerIngress) {
-      out.push_back({ingress.meta.namespace_, ingress.meta.name, ingress.meta.resourceVersion,
-                     std::move(*wanted)});
-    }
+  }
+  return out;
+}
+
+StatusScope statusScope(const k8s::Changes& changes, std::string_view publishServiceKey) {
+  StatusScope out;
+  const auto& services = changes.of(k8s::Kind::Service);
+  out.all = !changes.of(k8s::Kind::IngressClass).empty() ||
+            (!publishServiceKey.empty() &&
+             std::binary_search(services.begin(), services.end(), publishServiceKey));
+  if (!out.all) {
+    out.ingressKeys = changes.of(k8s::Kind::Ingress);
   }
   return out;
 }

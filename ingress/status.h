@@ -41,6 +41,21 @@ struct StatusUpdate {
 std::vector<StatusUpdate> statusUpdates(const k8s::Snapshot& snapshot,
                                         std::string_view ingressClass,
                                         const LoadBalancerStatus& published);
+/// The same for the Ingresses under these store keys only (keys not in `snapshot` are skipped).
+std::vector<StatusUpdate> statusUpdates(const k8s::Snapshot& snapshot,
+                                        const std::vector<std::string>& ingressKeys,
+                                        std::string_view ingressClass,
+                                        const LoadBalancerStatus& published);
+
+/// Which Ingresses a store change makes the writer look at again.
+struct StatusScope {
+  bool all = false;                      // every Ingress
+  std::vector<std::string> ingressKeys;  // else these (sorted, unique)
+};
+/// An IngressClass change can change which Ingresses are ours (the default class), a change of
+/// the --publish-service Service (its store key; empty with --publish-address) what we
+/// publish: both → all. Otherwise only the changed Ingresses.
+StatusScope statusScope(const k8s::Changes& changes, std::string_view publishServiceKey);
 
 /// {"loadBalancer":{"ingress":[{"ip":"..."},{"hostname":"..."}]}}
 std::string statusJson(const LoadBalancerStatus& status);

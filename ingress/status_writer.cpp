@@ -5,10 +5,15 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <map>
+#include <mutex>
+#include <set>
 #include <thread>
 #include <utility>
 
@@ -25,7 +30,15 @@ using Method = ApiHttp::Method;
 
 namespace {
 constexpr std::chrono::seconds kRequestIdle{15};
-}
+using SteadyClock = std::chrono::steady_clock;
+
+// The store calls a subscription's waker on the source's thread, possibly just after stop():
+// it posts to the writer's io_context only while the writer has not stopped.
+struct WakeTarget {
+  std::mutex mu;
+  std::function<void()> wake;  // empty once stopped
+};
+}  // namespace
 
 struct StatusWriter::State {
   explicit State(StatusWriterOptions o) : options(std::move(o)), http(options.api) {}
@@ -36,6 +49,15 @@ struct StatusWriter::State {
   asio::io_context io{1};
   std::thread thread;
   std::shared_ptr<spdlog::logger> log = logger("ingress");
+  std::shared_ptr<k8s::Subscription> subscription;
+  std::shared_ptr<WakeTarget> wakeTarget = std::make_shared<WakeTarget>();
+  asio::steady_timer wakeTimer{io};
+  bool woken = false;        // something to look at: skip the wait
+  bool passAll = true;       // look at every Ingress on the next pass
+  std::set<std::string> pendingKeys;  // else these Ingresses
+  SteadyClock::time_point nextResync{};
+  SteadyClock::time_point retryAt = SteadyClock::time_point::max();
+  std::string publishServiceKey;
   bool leader = false;
   std::chrono::steady_clock::time_point lastRenew{};
   bool loggedNoService = false;
@@ -145,42 +167,97 @@ struct StatusWriter::State {
     return publishedByService(*service);
   }
 
-  asio::awaitable<void> run() {
+  void wake() {
+    woken = true;
+    wakeTimer.cancel();
+  }
+
+  // The Lease, every retry period; the status passes run in reconcileLoop.
+  asio::awaitable<void> leaseLoop() {
     asio::steady_timer timer(io);
     while (true) {
       const bool held = co_await tryAcquireOrRenew();
-      const auto now = std::chrono::steady_clock::now();
+      const auto now = SteadyClock::now();
       if (held) {
         lastRenew = now;
         if (!leader) {
           SPDLOG_LOGGER_INFO(log, "ingress status lease acquired lease={}/{} identity={}",
                              options.leaseNamespace, options.leaseName, options.identity);
+          leader = true;
+          passAll = true;  // what changed while another replica led is unknown here
+          wake();
         }
-        leader = true;
       } else if (leader && now - lastRenew > options.timing.renew) {
         SPDLOG_LOGGER_INFO(log, "ingress status lease lost lease={}/{}", options.leaseNamespace,
                            options.leaseName);
         leader = false;
       }
-      if (leader) {
-        const auto snapshot = store->snapshot();
-        if (auto addresses = published(*snapshot)) {
-          const auto updates = statusUpdates(*snapshot, options.ingressClass, *addresses);
-          for (const auto& update : updates) {
-            const std::string key = update.namespace_ + "/" + update.name;
-            auto it = written.find(key);
-            if (it != written.end() && it->second.first == update.resourceVersion &&
-                it->second.second == update.status) {
-              continue;
-            }
-            if (co_await writeStatus(update)) {
-              written[key] = {update.resourceVersion, update.status};
-            }
-          }
-        }
-      }
       timer.expires_after(options.timing.retry);
       co_await timer.async_wait(asio::use_awaitable);
+    }
+  }
+
+  // Waits for a store change, a resync or a retry, then writes what differs (when leader).
+  asio::awaitable<void> reconcileLoop() {
+    nextResync = SteadyClock::now() + options.resync;
+    while (true) {
+      auto now = SteadyClock::now();
+      const auto due = std::min(nextResync, retryAt);
+      if (!woken && now < due) {
+        boost::system::error_code ignored;  // cancelled: woken
+        wakeTimer.expires_at(due);
+        co_await wakeTimer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+        continue;
+      }
+      woken = false;
+      if (auto update = subscription->take()) {
+        auto scope = statusScope(update->changes, publishServiceKey);
+        passAll = passAll || scope.all;
+        pendingKeys.insert(scope.ingressKeys.begin(), scope.ingressKeys.end());
+      }
+      if (now >= nextResync || now >= retryAt) {
+        passAll = true;
+        nextResync = now + options.resync;
+        retryAt = SteadyClock::time_point::max();
+      }
+      if (!leader) {
+        // Becoming leader starts with a full pass.
+        passAll = false;
+        pendingKeys.clear();
+        continue;
+      }
+      co_await reconcile();
+    }
+  }
+
+  asio::awaitable<void> reconcile() {
+    const auto snapshot = store->snapshot();
+    const auto addresses = published(*snapshot);
+    const bool all = std::exchange(passAll, false);
+    const std::vector<std::string> keys(pendingKeys.begin(), pendingKeys.end());
+    pendingKeys.clear();
+    if (!addresses) {
+      co_return;  // the --publish-service Service's arrival is a change that looks at all
+    }
+    // Forget what we wrote for Ingresses that are gone.
+    std::erase_if(written, [&](const auto& entry) {
+      return (all || std::binary_search(keys.begin(), keys.end(), entry.first)) &&
+             !snapshot->of<k8s::Ingress>().get(entry.first);
+    });
+    const auto updates = all ? statusUpdates(*snapshot, options.ingressClass, *addresses)
+                             : statusUpdates(*snapshot, keys, options.ingressClass, *addresses);
+    for (const auto& update : updates) {
+      const std::string key = update.namespace_ + "/" + update.name;
+      auto it = written.find(key);
+      if (it != written.end() && it->second.first == update.resourceVersion &&
+          it->second.second == update.status) {
+        continue;  // written; the watch has not brought our write back yet
+      }
+      if (co_await writeStatus(update)) {
+        written[key] = {update.resourceVersion, update.status};
+      } else {
+        retryAt = std::min(retryAt, SteadyClock::now() + options.timing.retry);
+      }
     }
   }
 };
@@ -190,12 +267,26 @@ StatusWriter::StatusWriter(StatusWriterOptions options)
 
 StatusWriter::~StatusWriter() { stop(); }
 
-void StatusWriter::start(const k8s::Store& store) {
-  state_->store = &store;
-  asio::co_spawn(state_->io, state_->run(), asio::detached);
-  state_->thread = std::thread([this] {
+void StatusWriter::start(k8s::Store& store) {
+  State& st = *state_;
+  st.store = &store;
+  if (!st.options.publishServiceName.empty()) {
+    st.publishServiceKey = k8s::storeKey(k8s::Kind::Service, st.options.publishServiceNamespace,
+                                         st.options.publishServiceName);
+  }
+  st.wakeTarget->wake = [&st] { asio::post(st.io, [&st] { st.wake(); }); };
+  st.subscription = store.subscribe();
+  st.subscription->setWaker([target = st.wakeTarget] {
+    std::lock_guard lock(target->mu);
+    if (target->wake) {
+      target->wake();
+    }
+  });
+  asio::co_spawn(st.io, st.leaseLoop(), asio::detached);
+  asio::co_spawn(st.io, st.reconcileLoop(), asio::detached);
+  st.thread = std::thread([&st] {
     pthread_setname_np(pthread_self(), "kdp/status");
-    state_->io.run();
+    st.io.run();
   });
 }
 
@@ -203,6 +294,11 @@ void StatusWriter::stop() {
   if (!state_ || !state_->thread.joinable()) {
     return;
   }
+  {
+    std::lock_guard lock(state_->wakeTarget->mu);
+    state_->wakeTarget->wake = nullptr;
+  }
+  state_->subscription->close();
   state_->io.stop();
   state_->thread.join();
 }

@@ -106,6 +106,33 @@ TEST_CASE("ingress status: desired only for our class, updates only where it dif
   CHECK(statusUpdates(*snapshot, "kube-dataplane", {ipEntry("198.51.100.1")}).size() == 3);
 }
 
+TEST_CASE("ingress status: a store change looks at the changed Ingresses, or at all",
+          "[ingress][status]") {
+  const auto snapshot = load(kIngresses);
+  const LoadBalancerStatus published{ipEntry("203.0.113.7")};
+  // Only the keys given; "theirs" is not ours, "done" carries it already, absent keys skipped.
+  auto updates = statusUpdates(*snapshot, {"web/done", "web/gone", "web/ours", "web/theirs"},
+                               "kube-dataplane", published);
+  REQUIRE(updates.size() == 1);
+  CHECK(updates[0].name == "ours");
+  CHECK(statusUpdates(*snapshot, std::vector<std::string>{}, "kube-dataplane", published).empty());
+
+  k8s::Changes changes;
+  changes.keys[static_cast<std::size_t>(k8s::Kind::Ingress)] = {"web/a", "web/b"};
+  changes.keys[static_cast<std::size_t>(k8s::Kind::Service)] = {"ing/other"};
+  auto scope = statusScope(changes, "");
+  CHECK_FALSE(scope.all);
+  CHECK(scope.ingressKeys == std::vector<std::string>{"web/a", "web/b"});
+  CHECK_FALSE(statusScope(changes, "ing/lb").all);  // another Service
+  changes.keys[static_cast<std::size_t>(k8s::Kind::Service)] = {"ing/lb", "ing/other"};
+  CHECK(statusScope(changes, "ing/lb").all);        // the published Service
+  CHECK_FALSE(statusScope(changes, "").all);        // --publish-address: Services do not matter
+  changes.keys[static_cast<std::size_t>(k8s::Kind::Service)].clear();
+  changes.keys[static_cast<std::size_t>(k8s::Kind::IngressClass)] = {"kube-dataplane"};
+  CHECK(statusScope(changes, "").all);              // the default class may have moved
+  CHECK(statusScope(k8s::Changes{}, "").ingressKeys.empty());
+}
+
 TEST_CASE("ingress status: a publish Service's addresses", "[ingress][status]") {
   const auto snapshot = load(R"(
 apiVersion: v1
