@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -13,6 +14,7 @@
 #include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -39,6 +41,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -152,6 +155,36 @@ bool stillUsable(Socket& s) {
   char c;
   const ssize_t n = ::recv(s.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+// Writes `buffers` to a plain TCP stream: first one non-blocking sendmsg, which takes a small
+// message whole on a connection that is keeping up (the usual case) with no timer and no reactor
+// operation; whatever the kernel did not take goes asynchronously, under `timeout`.
+template <std::size_t N>
+Task<beast::error_code> writeNow(TcpStream& stream, const std::array<asio::const_buffer, N>& buffers,
+                                 Clock::duration timeout) {
+  std::array<iovec, N> iov;
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < N; ++i) {
+    iov[i] = {const_cast<void*>(buffers[i].data()), buffers[i].size()};
+    total += buffers[i].size();
+  }
+  msghdr msg{};
+  msg.msg_iov = iov.data();
+  msg.msg_iovlen = N;
+  const ssize_t sent = ::sendmsg(stream.socket().native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+    co_return beast::error_code(errno, boost::system::system_category());
+  }
+  const std::size_t done = sent > 0 ? static_cast<std::size_t>(sent) : 0;
+  if (done == total) {
+    co_return beast::error_code{};
+  }
+  beast::buffers_suffix<std::array<asio::const_buffer, N>> rest(buffers);
+  rest.consume(done);
+  stream.expires_after(timeout);
+  auto [ec, n] = co_await asio::async_write(stream, rest, kUseTuple);
+  co_return ec;
 }
 
 struct Upstream {
@@ -706,8 +739,8 @@ Task<bool> Server::Impl::handle(Worker& w, Stream& client, beast::flat_buffer& c
       auto [hec, hn] = co_await http::async_write_header(up->stream, *sr, kUseTuple);
       wec = hec;
     } else {
-      auto [hec, hn] = co_await asio::async_write(up->stream, asio::buffer(scratch.head), kUseTuple);
-      wec = hec;
+      wec = co_await writeNow(up->stream, std::array{asio::const_buffer(asio::buffer(scratch.head))},
+                              readTimeout);
     }
     if (wec) {
       up.reset();
@@ -865,8 +898,14 @@ Task<bool> Server::Impl::handle(Worker& w, Stream& client, beast::flat_buffer& c
     detail::appendHeader(scratch.head, res.base());
     const std::array<asio::const_buffer, 2> out{asio::buffer(scratch.head),
                                                 asio::buffer(up->buffer.data(), bodyBytes)};
-    beast::get_lowest_layer(client).expires_after(kBodyTimeout);
-    auto [fec, fn] = co_await asio::async_write(client, out, kUseTuple);
+    beast::error_code fec;
+    if constexpr (std::is_same_v<Stream, TcpStream>) {
+      fec = co_await writeNow(client, out, kBodyTimeout);
+    } else {
+      beast::get_lowest_layer(client).expires_after(kBodyTimeout);
+      auto [tec, tn] = co_await asio::async_write(client, out, kUseTuple);
+      fec = tec;
+    }
     up->buffer.consume(bodyBytes);
     line.bytesOut = bodyBytes;
     if (!fec && upstreamKeepAlive && up->buffer.size() == 0) {
