@@ -51,6 +51,7 @@ tree_ticks() {  # the process and its children (nginx and HAProxy workers)
 }
 machine="$(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(sed -n 's/model name\s*: //p' /proc/cpuinfo | head -1)"
 hz=$(getconf CLK_TCK)
+load_start=$(cut -d" " -f1-3 /proc/loadavg)
 
 # --- the backend and the certificate --------------------------------------------------------
 backend_ip=127.0.0.10
@@ -301,7 +302,7 @@ report_tls() {
 }
 
 header() {
-  echo "- date: $(date -u +%Y-%m-%dT%H:%MZ); machine: $machine; shared with other work (figures are medians of interleaved rounds)"
+  echo "- date: $(date -u +%Y-%m-%dT%H:%MZ); machine: $machine; shared with other work (figures are medians of interleaved rounds); load average (1/5/15 min) $load_start at the start, $(cut -d" " -f1-3 /proc/loadavg) at the end; scheduling: $(chrt -p $$ | sed -n 's/.*policy: //p' | head -1)"
   echo "- versions: $(nginx -v 2>&1 | sed 's/.*: //'), $(haproxy -v | head -1 | awk '{print "HAProxy " $3}'), $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), $(openssl version | awk '{print $1, $2}')"
 }
 
