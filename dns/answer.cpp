@@ -29,7 +29,7 @@ class Builder {
   }
 
   /// The records of `set`, owned by the question's name (a pointer to offset 12).
-  void answerAtQuestion(const RRset& set) {
+  void answerAtQuestion(const RRsetView& set) {
     forEachTail(set, [&](std::string_view tail) {
       Writer w(body_);
       w.pointer(wire::kHeaderSize);
@@ -39,7 +39,7 @@ class Builder {
     addAdditional(set);
   }
   /// The records of `set`, owned by `name` (wire, written out; empty: the question's name).
-  void answerAt(std::string_view name, const RRset& set) {
+  void answerAt(std::string_view name, const RRsetView& set) {
     forEachTail(set, [&](std::string_view tail) {
       if (name.empty()) {
         Writer(body_).pointer(wire::kHeaderSize);
@@ -104,7 +104,7 @@ class Builder {
 
  private:
   template <class Fn>
-  static void forEachTail(const RRset& set, Fn&& fn) {
+  static void forEachTail(const RRsetView& set, Fn&& fn) {
     std::string_view t = set.tails;
     while (t.size() >= 10) {
       const std::size_t len =
@@ -113,7 +113,7 @@ class Builder {
       t.remove_prefix(len);
     }
   }
-  void addAdditional(const RRset& set) {
+  void addAdditional(const RRsetView& set) {
     if (set.additionalCount != 0) {
       extra_ += set.additional;
       ar_ += set.additionalCount;
@@ -168,31 +168,31 @@ enum class Follow : std::uint8_t { Answered, NoData, NxDomain, External, Loop };
 
 /// Appends the records of `node` (owned by `owner`, a wire name written out) for `qtype`,
 /// following ExternalName CNAMEs inside the zone. External: `external` names the target.
-Follow follow(Builder& b, const Zone& zone, std::string owner, const Node* node,
+Follow follow(Builder& b, const Zone& zone, std::string owner, NodeView node,
               std::uint16_t qtype, std::string& external) {
   for (unsigned hop = 0; hop < kMaxCnameChain; ++hop) {
-    if (!node->cnameTarget.empty() && qtype != wire::kTypeCNAME) {
-      b.answerAt(owner, *node->find(wire::kTypeCNAME));
-      const std::string& target = node->cnameTarget;
+    if (!node.cnameTarget.empty() && qtype != wire::kTypeCNAME) {
+      b.answerAt(owner, *node.find(wire::kTypeCNAME));
+      const std::string_view target = node.cnameTarget;
       if (!wire::isSubdomain(target, zone.apex())) {
-        external = target;
+        external = std::string(target);
         return Follow::External;
       }
-      const Node* next = zone.find(target);
-      if (next == nullptr) {
+      const auto next = zone.find(target);
+      if (!next) {
         return Follow::NxDomain;
       }
-      owner = target;
-      node = next;
+      owner = std::string(target);
+      node = *next;
       continue;
     }
     bool any = false;
-    for (const auto& set : node->rrsets) {
+    node.forEachRRset([&](const RRsetView& set) {
       if (set.type == qtype || qtype == wire::kTypeANY) {
         b.answerAt(owner, set);
         any = true;
       }
-    }
+    });
     return any ? Follow::Answered : Follow::NoData;
   }
   return Follow::Loop;
@@ -215,7 +215,7 @@ std::string emptyResponse(const wire::Query& query, std::uint16_t rcode, bool au
 
 std::string cnameReply(const wire::Query& query, std::string_view target, std::uint32_t ttl) {
   Builder b(query, true);
-  b.answerAtQuestion(cnameSet(target, ttl));
+  b.answerAtQuestion(cnameSet(target, ttl).view());
   bool truncated = false;
   return b.finish(wire::kRcodeNoError, true, 65535, truncated);
 }
@@ -278,8 +278,8 @@ Answer answer(std::span<const std::uint8_t> msg, const Zone& zone, Transport tra
     return reply(std::move(a), b, wire::kRcodeServFail, false, transport);
   }
 
-  const Node* node = zone.find(name);
-  if (reverse && node == nullptr) {
+  const auto node = zone.find(name);
+  if (reverse && !node) {
     // Not a cluster address: the rest of the reverse tree is upstream's (CoreDNS fallthrough).
     a.disposition = Disposition::Forward;
     return a;
@@ -292,7 +292,7 @@ Answer answer(std::span<const std::uint8_t> msg, const Zone& zone, Transport tra
     return reply(std::move(a), b, rcode, true, transport);
   };
 
-  if (node == nullptr) {
+  if (!node) {
     // Dynamic names: <ns>.svc / <ns>.pod (NODATA when the namespace exists) and pod records.
     const auto labels = wire::labels(name);
     const std::size_t apexLabels = wire::labels(zone.apex()).size();
@@ -317,7 +317,7 @@ Answer answer(std::span<const std::uint8_t> msg, const Zone& zone, Transport tra
           w.u32(zone.options().ttl);
           w.u16(static_cast<std::uint16_t>(ip->size()));
           w.bytes(std::string_view(reinterpret_cast<const char*>(ip->bytes().data()), ip->size()));
-          b.answerAtQuestion(set);
+          b.answerAtQuestion(set.view());
           return reply(std::move(a), b, wire::kRcodeNoError, true, transport);
         }
         return negative(wire::kRcodeNoError);
@@ -333,13 +333,14 @@ Answer answer(std::span<const std::uint8_t> msg, const Zone& zone, Transport tra
           const std::string svcDomain = std::string("\3svc") + zone.apex();
           for (const std::string* domain : {&svcDomain, &zone.apex()}) {
             const std::string candidate = base + *domain;
-            const Node* found = candidate.size() <= wire::kMaxName ? zone.find(candidate) : nullptr;
-            if (found == nullptr) {
+            const auto found =
+                candidate.size() <= wire::kMaxName ? zone.find(candidate) : std::nullopt;
+            if (!found) {
               continue;
             }
-            b.answerAtQuestion(cnameSet(candidate, zone.options().ttl));
+            b.answerAtQuestion(cnameSet(candidate, zone.options().ttl).view());
             std::string external;
-            const Follow f = follow(b, zone, candidate, found, qtype, external);
+            const Follow f = follow(b, zone, candidate, *found, qtype, external);
             if (f == Follow::External) {
               a.externalTarget = external;
             }
@@ -373,7 +374,7 @@ Answer answer(std::span<const std::uint8_t> msg, const Zone& zone, Transport tra
 
   // Records of the name, and ExternalName CNAME chains followed inside the zone.
   std::string external;
-  switch (follow(b, zone, std::string(), node, qtype, external)) {
+  switch (follow(b, zone, std::string(), *node, qtype, external)) {
     case Follow::Answered:
       return reply(std::move(a), b, wire::kRcodeNoError, true, transport);
     case Follow::NoData:

@@ -1,5 +1,6 @@
 #include "dns/component.h"
 
+#include <malloc.h>
 #include <pthread.h>
 
 #include <atomic>
@@ -133,6 +134,11 @@ class DnsComponent : public Component {
                          stats.names, stats.shards, sinceChangeMs);
       if (synced && !ready_.exchange(true)) {
         SPDLOG_LOGGER_INFO(log_, "dns ready version={}", update->snapshot->version);
+      }
+      if (stats.full) {
+        // A full compile's scratch (per-Service contributions, hash maps of nodes) is freed
+        // by now; hand its pages back rather than keep them resident in this thread's arena.
+        malloc_trim(0);
       }
     }
   }

@@ -40,6 +40,81 @@ Zone::Zone(ZoneOptions options)
   apex_ = wire::lowerName(nameFromText(options_.clusterDomain).value_or(std::string(1, '\0')));
 }
 
+namespace {
+
+template <class T>
+void put(std::string& out, T v) {
+  out.append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+
+/// `node`'s entry in a shard (see Zone::Shard).
+void encodeEntry(std::string& out, std::string_view name, const Node& node) {
+  put(out, static_cast<std::uint8_t>(name.size()));
+  out += name;
+  put(out, static_cast<std::uint8_t>(node.cnameTarget.size()));
+  out += node.cnameTarget;
+  std::size_t size = 0;
+  for (const auto& set : node.rrsets) {
+    size += 2 + 2 + 4 + set.tails.size() + 2 + 4 + set.additional.size();
+  }
+  put(out, static_cast<std::uint32_t>(size));
+  for (const auto& set : node.rrsets) {
+    put(out, set.type);
+    put(out, set.count);
+    put(out, static_cast<std::uint32_t>(set.tails.size()));
+    out += set.tails;
+    put(out, set.additionalCount);
+    put(out, static_cast<std::uint32_t>(set.additional.size()));
+    out += set.additional;
+  }
+}
+
+}  // namespace
+
+Node NodeView::materialize() const {
+  Node node;
+  node.cnameTarget = std::string(cnameTarget);
+  forEachRRset([&](const RRsetView& set) {
+    node.rrsets.push_back(RRset{set.type, set.count, std::string(set.tails), set.additionalCount,
+                                std::string(set.additional)});
+  });
+  return node;
+}
+
+Zone::Shard::Entry Zone::Shard::entryAt(std::size_t offset) const {
+  const std::string_view all(bytes);
+  std::size_t at = offset;
+  const auto nameSize = static_cast<std::uint8_t>(all[at]);
+  const std::string_view name = all.substr(at + 1, nameSize);
+  at += 1 + nameSize;
+  const auto cnameSize = static_cast<std::uint8_t>(all[at]);
+  const std::string_view cname = all.substr(at + 1, cnameSize);
+  at += 1 + cnameSize;
+  std::uint32_t setsSize = 0;
+  std::memcpy(&setsSize, all.data() + at, sizeof setsSize);
+  at += sizeof setsSize;
+  return Entry{name, NodeView(cname, all.substr(at, setsSize)),
+               all.substr(offset, at + setsSize - offset)};
+}
+
+void Zone::Shard::index() {
+  std::size_t size = 4;
+  while (size < 2 * std::size_t{count}) {
+    size *= 2;
+  }
+  slots.assign(size, 0);
+  const std::size_t mask = size - 1;
+  for (std::size_t at = 0; at < bytes.size();) {
+    const Entry e = entryAt(at);
+    std::size_t i = slotOf(hashName(e.name)) & mask;
+    while (slots[i] != 0) {
+      i = (i + 1) & mask;
+    }
+    slots[i] = static_cast<std::uint32_t>(at + 1);
+    at += e.raw.size();
+  }
+}
+
 bool Zone::podIpExists(std::string_view ns, const IpAddr& ip) const {
   return pods_->ips.count(std::pair<std::string, IpAddr>(std::string(ns), ip)) != 0;
 }
@@ -391,11 +466,95 @@ std::string_view serviceKeyOfSlice(std::string_view sliceKey) {
 
 }  // namespace
 
+namespace {
+
+/// Owners of each name, by name hash: a flat open-addressing multimap from the hash's upper 32
+/// bits to owner ids (8 bytes a slot, one allocation). A collision only costs a merge that finds
+/// nothing, so 32 bits are enough.
+class OwnerIndex {
+ public:
+  void add(std::size_t hash, std::uint32_t id) {
+    if (2 * (used_ + 1) > slots_.size()) {
+      grow();
+    }
+    insert(Slot{key(hash), id});
+    ++used_;
+  }
+  /// Removes one (hash, id) pair, if present.
+  void remove(std::size_t hash, std::uint32_t id) {
+    const std::uint32_t k = key(hash);
+    for (std::size_t i = start(k);; i = next(i)) {
+      Slot& s = slots_[i];
+      if (s.id == kEmpty) {
+        return;
+      }
+      if (s.key == k && s.id == id) {
+        s.id = kRemoved;
+        --used_;
+        return;
+      }
+    }
+  }
+  template <class Fn>
+  void forEach(std::size_t hash, Fn&& fn) const {
+    if (slots_.empty()) {
+      return;
+    }
+    const std::uint32_t k = key(hash);
+    for (std::size_t i = start(k); slots_[i].id != kEmpty; i = next(i)) {
+      if (slots_[i].key == k && slots_[i].id != kRemoved) {
+        fn(slots_[i].id);
+      }
+    }
+  }
+
+ private:
+  struct Slot {
+    std::uint32_t key = 0;
+    std::uint32_t id = kEmpty;
+  };
+  static constexpr std::uint32_t kEmpty = 0xFFFFFFFF;
+  static constexpr std::uint32_t kRemoved = 0xFFFFFFFE;
+
+  static std::uint32_t key(std::size_t hash) { return static_cast<std::uint32_t>(hash >> 32); }
+  std::size_t start(std::uint32_t k) const {
+    return (k * std::size_t{0x9E3779B97F4A7C15} >> 20) & (slots_.size() - 1);
+  }
+  std::size_t next(std::size_t i) const { return (i + 1) & (slots_.size() - 1); }
+  void insert(Slot slot) {
+    std::size_t i = start(slot.key);
+    while (slots_[i].id != kEmpty && slots_[i].id != kRemoved) {
+      i = next(i);
+    }
+    slots_[i] = slot;
+  }
+  /// Rehashes (dropping removed slots) into twice the live entries' room, at least.
+  void grow() {
+    std::vector<Slot> old;
+    old.swap(slots_);
+    std::size_t size = 1024;
+    while (size < 4 * (used_ + 1)) {
+      size *= 2;
+    }
+    slots_.assign(size, Slot{});
+    for (const Slot& s : old) {
+      if (s.id != kEmpty && s.id != kRemoved) {
+        insert(s);
+      }
+    }
+  }
+
+  std::vector<Slot> slots_;
+  std::size_t used_ = 0;
+};
+
+}  // namespace
+
 struct ZoneCompiler::State {
   std::shared_ptr<const k8s::Snapshot> snapshot;  // the one `zone` was compiled from
   std::shared_ptr<const Zone> zone;
   // Owners of each name, by name hash (a collision only costs a merge that finds nothing).
-  std::unordered_multimap<std::size_t, std::uint32_t> owners;
+  OwnerIndex owners;
   // Contributor ids: 0 is the apex (key ""), the others Service keys.
   std::vector<std::string> keys;
   std::unordered_map<std::string, std::uint32_t> ids;
@@ -482,36 +641,60 @@ std::shared_ptr<const Zone> ZoneCompiler::compile(std::shared_ptr<const k8s::Sna
   zone->version_ = snap.version;
   zone->serial_ = serialOf(snap);
   zone->namespaces_ = snap.namespaces;
-  std::vector<std::shared_ptr<Zone::Shard>> shards(zone->shards_.size());
-  for (auto& s : shards) {
-    s = std::make_shared<Zone::Shard>();
-  }
-  auto add = [&](const std::string& key, Contribution c) {
-    if (c.empty()) {
-      return;
-    }
-    const std::uint32_t id = st.idFor(key);
-    for (auto& [name, node] : c) {
-      const std::size_t h = Zone::hashName(name);
-      st.owners.emplace(h, id);
-      auto [it, inserted] = shards[Zone::shardOf(h)]->try_emplace(name);
-      if (inserted) {
-        it->second = std::move(node);
-        ++zone->nodeCount_;
-      } else {
-        mergeInto(it->second, node);
+  // Built as hash maps of Nodes (contributions merge into them) and encoded into one scratch
+  // buffer; the long-lived parts (shards, owner index, ids) are allocated only once the scratch
+  // is freed, so that they sit together and the scratch's pages can go back to the system
+  // (interleaved with it, a few live bytes would keep every page of the ~20 MB resident).
+  std::vector<std::pair<std::size_t, std::uint32_t>> owners;
+  std::string encoded;
+  std::vector<std::size_t> ends(zone->shards_.size());
+  std::vector<std::uint32_t> counts(zone->shards_.size());
+  {
+    std::vector<std::unordered_map<std::string, Node>> work(zone->shards_.size());
+    auto add = [&](const std::string& key, Contribution c) {
+      if (c.empty()) {
+        return;
       }
+      const std::uint32_t id = st.idFor(key);
+      for (auto& [name, node] : c) {
+        const std::size_t h = Zone::hashName(name);
+        owners.emplace_back(h, id);
+        auto [it, inserted] = work[Zone::shardOf(h)].try_emplace(name);
+        if (inserted) {
+          it->second = std::move(node);
+          ++zone->nodeCount_;
+        } else {
+          mergeInto(it->second, node);
+        }
+      }
+    };
+    add("", contributionOf(snap, "", options_, zone->apex_, &zone->soaTail_));
+    for (const auto& entry : snap.of<k8s::Service>()) {
+      Contribution c;
+      Contributor(options_, zone->apex_, c).compileService(snap, *entry.value);
+      add(entry.key, std::move(c));
     }
-  };
-  add("", contributionOf(snap, "", options_, zone->apex_, &zone->soaTail_));
-  for (const auto& entry : snap.of<k8s::Service>()) {
-    Contribution c;
-    Contributor(options_, zone->apex_, c).compileService(snap, *entry.value);
-    add(entry.key, std::move(c));
+    for (std::size_t i = 0; i < work.size(); ++i) {
+      for (const auto& [name, node] : work[i]) {
+        encodeEntry(encoded, name, node);
+        ++counts[i];
+      }
+      ends[i] = encoded.size();
+    }
   }
+  for (const auto& [h, id] : owners) {
+    st.owners.add(h, id);
+  }
+  std::vector<std::pair<std::size_t, std::uint32_t>>().swap(owners);
+  st.ids = decltype(st.ids)(st.ids.begin(), st.ids.end());
+  st.keys = std::vector<std::string>(st.keys.begin(), st.keys.end());
   zone->pods_ = buildPods(snap);
-  for (std::size_t i = 0; i < shards.size(); ++i) {
-    zone->shards_[i] = std::move(shards[i]);
+  for (std::size_t i = 0, begin = 0; i < ends.size(); begin = ends[i], ++i) {
+    auto shard = std::make_shared<Zone::Shard>();
+    shard->bytes.assign(encoded, begin, ends[i] - begin);
+    shard->count = counts[i];
+    shard->index();
+    zone->shards_[i] = std::move(shard);
   }
   stats_ = Stats{true, snap.of<k8s::Service>().size(), zone->nodeCount_, zone->shards_.size()};
   st.snapshot = std::move(snapshot);
@@ -562,13 +745,7 @@ std::shared_ptr<const Zone> ZoneCompiler::update(const k8s::Update& update) {
     Contribution after = contributionOf(snap, key, options_, zone->apex_, soaTail);
     if (auto it = st.ids.find(key); it != st.ids.end()) {
       for (const auto& [name, node] : before) {
-        auto [first, last] = st.owners.equal_range(Zone::hashName(name));
-        for (auto o = first; o != last; ++o) {
-          if (o->second == it->second) {
-            st.owners.erase(o);
-            break;
-          }
-        }
+        st.owners.remove(Zone::hashName(name), it->second);
         dirty.push_back(name);
       }
     }
@@ -578,7 +755,7 @@ std::shared_ptr<const Zone> ZoneCompiler::update(const k8s::Update& update) {
     }
     const std::uint32_t id = st.idFor(key);
     for (const auto& [name, node] : after) {
-      st.owners.emplace(Zone::hashName(name), id);
+      st.owners.add(Zone::hashName(name), id);
       dirty.push_back(name);
     }
     current[id] = std::move(after);
@@ -592,18 +769,18 @@ std::shared_ptr<const Zone> ZoneCompiler::update(const k8s::Update& update) {
   std::sort(dirty.begin(), dirty.end());
   dirty.erase(std::unique(dirty.begin(), dirty.end()), dirty.end());
 
-  // Each such name re-merged from all its owners, in key order, into a copy of its shard.
-  std::unordered_map<std::size_t, std::shared_ptr<Zone::Shard>> copied;
+  // Each such name re-merged from all its owners, in key order; its shard rewritten when the
+  // entry differs (the new entry, or nullopt to remove it).
+  std::unordered_map<std::size_t, std::map<std::string_view, std::optional<std::string>>> edits;
   std::vector<std::uint32_t> ownerIds;
+  std::string encoded;
   for (const auto& name : dirty) {
     const std::size_t h = Zone::hashName(name);
     ownerIds.clear();
-    auto [first, last] = st.owners.equal_range(h);
-    for (auto o = first; o != last; ++o) {
-      ownerIds.push_back(o->second);
-    }
+    st.owners.forEach(h, [&](std::uint32_t id) { ownerIds.push_back(id); });
     std::sort(ownerIds.begin(), ownerIds.end(),
               [&](std::uint32_t a, std::uint32_t b) { return st.keys[a] < st.keys[b]; });
+    ownerIds.erase(std::unique(ownerIds.begin(), ownerIds.end()), ownerIds.end());
     Node merged;
     bool exists = false;
     for (const std::uint32_t id : ownerIds) {
@@ -619,25 +796,43 @@ std::shared_ptr<const Zone> ZoneCompiler::update(const k8s::Update& update) {
     }
     const std::size_t shardIndex = Zone::shardOf(h);
     const Zone::Shard& before = *zone->shards_[shardIndex];
-    if (auto it = before.find(name); exists ? it != before.end() && it->second == merged
-                                            : it == before.end()) {
+    const std::uint32_t at = before.locate(name, h);
+    encoded.clear();
+    if (exists) {
+      encodeEntry(encoded, name, merged);
+    }
+    if (exists ? at != 0 && before.entryAt(at - 1).raw == encoded : at == 0) {
       continue;  // unchanged (most of the apex's names): the shard stays shared
     }
-    auto& shard = copied[shardIndex];
-    if (!shard) {
-      shard = std::make_shared<Zone::Shard>(*zone->shards_[shardIndex]);
-    }
-    if (exists) {
-      auto [it, inserted] = shard->insert_or_assign(name, std::move(merged));
-      zone->nodeCount_ += inserted ? 1 : 0;
-    } else {
-      zone->nodeCount_ -= shard->erase(name);
-    }
+    edits[shardIndex].insert_or_assign(
+        std::string_view(name), exists ? std::optional<std::string>(encoded) : std::nullopt);
   }
-  for (auto& [index, shard] : copied) {
+  // Each edited shard: its other entries copied as they are, then the new ones.
+  for (const auto& [index, changes] : edits) {
+    const Zone::Shard& before = *zone->shards_[index];
+    auto shard = std::make_shared<Zone::Shard>();
+    shard->bytes.reserve(before.bytes.size() + 256);
+    for (std::size_t at = 0; at < before.bytes.size();) {
+      const auto e = before.entryAt(at);
+      at += e.raw.size();
+      if (changes.count(e.name) != 0) {
+        --zone->nodeCount_;
+        continue;
+      }
+      shard->bytes += e.raw;
+      ++shard->count;
+    }
+    for (const auto& [name, entry] : changes) {
+      if (entry) {
+        shard->bytes += *entry;
+        ++shard->count;
+        ++zone->nodeCount_;
+      }
+    }
+    shard->index();
     zone->shards_[index] = std::move(shard);
   }
-  stats_ = Stats{false, services.size(), dirty.size(), copied.size()};
+  stats_ = Stats{false, services.size(), dirty.size(), edits.size()};
   st.zone = zone;
   return zone;
 }

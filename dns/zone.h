@@ -19,13 +19,14 @@
 // zones built one from another share their unchanged shards.
 
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -50,18 +51,31 @@ struct ZoneOptions {
 
 /// Records of one name and type, ready to copy: each record as type, class, ttl, rdlength and
 /// rdata (the owner is written by the responder: a pointer to the question, or a full name).
+/// A view into a zone's bytes (or into an RRset): valid while the zone (or the RRset) lives.
+struct RRsetView {
+  std::uint16_t type = 0;
+  std::uint16_t count = 0;
+  std::string_view tails;
+  /// Additional-section records (complete, owner names uncompressed), e.g. SRV targets' A/AAAA.
+  std::uint16_t additionalCount = 0;
+  std::string_view additional;
+};
+
+/// An RRset that owns its bytes: built by the compiler, or by the responder for synthesized
+/// records (pod names, autopath CNAMEs).
 struct RRset {
   std::uint16_t type = 0;
   std::uint16_t count = 0;
   std::string tails;
-  /// Additional-section records (complete, owner names uncompressed), e.g. SRV targets' A/AAAA.
   std::uint16_t additionalCount = 0;
   std::string additional;
 
+  RRsetView view() const { return RRsetView{type, count, tails, additionalCount, additional}; }
   bool operator==(const RRset&) const = default;
 };
 
-/// Everything under one name. A node without rrsets is an empty non-terminal (NODATA).
+/// Everything under one name, as the compiler builds it. A node without rrsets is an empty
+/// non-terminal (NODATA). The zone stores nodes encoded (see NodeView), not as Nodes.
 struct Node {
   std::vector<RRset> rrsets;
   /// ExternalName: the lower-cased wire name the CNAME points to (also present in rrsets).
@@ -76,6 +90,61 @@ struct Node {
     return nullptr;
   }
   bool operator==(const Node&) const = default;
+};
+
+/// A node as the zone stores it: its encoded rrsets, read in place (no allocation).
+/// Encoding of each rrset: u16 type, u16 count, u32 tails size, tails, u16 additional count,
+/// u32 additional size, additional (integers in host order: the bytes never leave the process).
+class NodeView {
+ public:
+  NodeView(std::string_view cnameTarget, std::string_view sets)
+      : cnameTarget(cnameTarget), sets_(sets) {}
+
+  /// ExternalName: the lower-cased wire name the CNAME points to ("" otherwise).
+  std::string_view cnameTarget;
+
+  /// No rrsets: an empty non-terminal.
+  bool empty() const { return sets_.empty(); }
+  std::optional<RRsetView> find(std::uint16_t type) const {
+    std::optional<RRsetView> found;
+    forEachRRset([&](const RRsetView& set) {
+      if (!found && set.type == type) {
+        found = set;
+      }
+    });
+    return found;
+  }
+  /// Calls fn(const RRsetView&) for every rrset, in the order the compiler merged them.
+  template <class Fn>
+  void forEachRRset(Fn&& fn) const {
+    for (std::string_view rest = sets_; !rest.empty();) {
+      RRsetView set;
+      set.type = read<std::uint16_t>(rest);
+      set.count = read<std::uint16_t>(rest);
+      set.tails = bytes(rest, read<std::uint32_t>(rest));
+      set.additionalCount = read<std::uint16_t>(rest);
+      set.additional = bytes(rest, read<std::uint32_t>(rest));
+      fn(set);
+    }
+  }
+  /// An owned copy (tests, comparisons).
+  Node materialize() const;
+
+ private:
+  template <class T>
+  static T read(std::string_view& in) {
+    T v;
+    std::memcpy(&v, in.data(), sizeof v);
+    in.remove_prefix(sizeof v);
+    return v;
+  }
+  static std::string_view bytes(std::string_view& in, std::size_t n) {
+    std::string_view out = in.substr(0, n);
+    in.remove_prefix(n);
+    return out;
+  }
+
+  std::string_view sets_;
 };
 
 class Zone {
@@ -94,20 +163,18 @@ class Zone {
   static const std::string& reverseV4();
   static const std::string& reverseV6();
 
-  /// The node of a lower-cased wire name, or null.
-  const Node* find(std::string_view lowerWire) const {
+  /// The node of a lower-cased wire name, or nullopt.
+  std::optional<NodeView> find(std::string_view lowerWire) const {
     const std::size_t h = hashName(lowerWire);
-    const Shard& shard = *shards_[shardOf(h)];
-    auto it = shard.find(lowerWire);
-    return it == shard.end() ? nullptr : &it->second;
+    return shards_[shardOf(h)]->find(lowerWire, h);
   }
-  /// Calls fn(lowerWire, node) for every name, in no particular order.
+  /// Calls fn(lowerWire, node) for every name, in no particular order; owned copies (tests).
   template <class Fn>
   void forEachNode(Fn&& fn) const {
     for (const auto& shard : shards_) {
-      for (const auto& [name, node] : *shard) {
-        fn(name, node);
-      }
+      shard->forEach([&](std::string_view name, const NodeView& node) {
+        fn(std::string(name), node.materialize());
+      });
     }
   }
   /// `<ns>.svc.<zone>` has no node of its own: it exists (NODATA) while the namespace does.
@@ -136,11 +203,57 @@ class Zone {
 
  private:
   friend class ZoneCompiler;
-  struct NameHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return hashName(s); }
+  /// One shard's names, compact: every entry encoded back to back in one string (u8 name size,
+  /// name, u8 CNAME target size, target, u32 rrsets size, rrsets as NodeView reads them), and an
+  /// open-addressing table of entry offsets by name hash. No per-name allocation: at 50k names
+  /// this is a few MB, where a hash map of strings and vectors took several times more.
+  struct Shard {
+    std::string bytes;
+    std::vector<std::uint32_t> slots;  // entry offset + 1; 0: free. Size: a power of two.
+    std::uint32_t count = 0;
+
+    /// Offset + 1 of the entry of `name` (hash `h`), 0 when absent.
+    std::uint32_t locate(std::string_view name, std::size_t h) const {
+      if (slots.empty()) {
+        return 0;
+      }
+      const std::size_t mask = slots.size() - 1;
+      for (std::size_t i = slotOf(h) & mask;; i = (i + 1) & mask) {
+        const std::uint32_t at = slots[i];
+        if (at == 0) {
+          return 0;
+        }
+        const auto size = static_cast<std::uint8_t>(bytes[at - 1]);
+        if (size == name.size() && std::memcmp(bytes.data() + at, name.data(), size) == 0) {
+          return at;
+        }
+      }
+    }
+    std::optional<NodeView> find(std::string_view name, std::size_t h) const {
+      const std::uint32_t at = locate(name, h);
+      if (at == 0) {
+        return std::nullopt;
+      }
+      return entryAt(at - 1).node;
+    }
+    struct Entry {
+      std::string_view name;
+      NodeView node;
+      std::string_view raw;  // the whole encoded entry
+    };
+    Entry entryAt(std::size_t offset) const;
+    template <class Fn>
+    void forEach(Fn&& fn) const {
+      for (std::size_t at = 0; at < bytes.size();) {
+        const Entry e = entryAt(at);
+        fn(e.name, e.node);
+        at += e.raw.size();
+      }
+    }
+    /// Rebuilds `slots` for the entries in `bytes`.
+    void index();
+    static std::size_t slotOf(std::size_t h) noexcept { return h >> (7 + kShardBits); }
   };
-  using Shard = std::unordered_map<std::string, Node, NameHash, std::equal_to<>>;
   struct PodIndex {
     std::set<std::pair<std::string, IpAddr>, std::less<>> ips;  // --pods verified
     std::map<IpAddr, std::string> namespaces;                   // --autopath

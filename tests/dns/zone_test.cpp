@@ -15,8 +15,10 @@ namespace w = kdp::dns::wire;
 
 namespace {
 
-const Node* find(const Zone& z, std::string_view name) {
-  return z.find(w::lowerName(*w::nameFromText(name)));
+/// An owned copy of the node of `name`, or nullopt.
+std::optional<Node> find(const Zone& z, std::string_view name) {
+  auto node = z.find(w::lowerName(*w::nameFromText(name)));
+  return node ? std::optional<Node>(node->materialize()) : std::nullopt;
 }
 
 }  // namespace
@@ -37,12 +39,12 @@ TEST_CASE("dns zone: compiled names, empty non-terminals, options", "[dns]") {
   REQUIRE(find(*z, "web.shop.svc.cluster.local"));
   CHECK(find(*z, "web.shop.svc.cluster.local")->find(w::kTypeA)->count == 1);
   CHECK(find(*z, "web.shop.svc.cluster.local")->find(w::kTypeAAAA) == nullptr);
-  CHECK(find(*z, "_tcp.web.shop.svc.cluster.local") != nullptr);  // empty non-terminal
+  CHECK(find(*z, "_tcp.web.shop.svc.cluster.local") != std::nullopt);  // empty non-terminal
   CHECK(find(*z, "_tcp.web.shop.svc.cluster.local")->rrsets.empty());
   // <ns>.svc has no node: the responder answers it from the namespace set.
-  CHECK(find(*z, "shop.svc.cluster.local") == nullptr);
+  CHECK(find(*z, "shop.svc.cluster.local") == std::nullopt);
   CHECK(z->namespaceExists("shop"));
-  CHECK(find(*z, "idle.data.svc.cluster.local") == nullptr);
+  CHECK(find(*z, "idle.data.svc.cluster.local") == std::nullopt);
   CHECK(find(*z, "payments.shop.svc.cluster.local")->cnameTarget ==
         *w::nameFromText("api.payments.example.net"));
   CHECK(z->namespaceExists("empty"));
@@ -55,8 +57,8 @@ TEST_CASE("dns zone: compiled names, empty non-terminals, options", "[dns]") {
 
   auto other = compileZone(*snap, ZoneOptions{"Example.Internal", 5, PodsMode::Disabled});
   REQUIRE(find(*other, "web.shop.svc.example.internal"));
-  CHECK(find(*other, "web.shop.svc.cluster.local") == nullptr);
-  CHECK(find(*other, "pod.example.internal") == nullptr);
+  CHECK(find(*other, "web.shop.svc.cluster.local") == std::nullopt);
+  CHECK(find(*other, "pod.example.internal") == std::nullopt);
   CHECK(other->apex() == *w::nameFromText("example.internal"));
 }
 
@@ -246,7 +248,7 @@ TEST_CASE("dns zone: an update shares the shards it does not change", "[dns]") {
   ZoneCompiler compiler(ZoneOptions{});
   auto first = compiler.update(*sub->take());
   CHECK(compiler.lastStats().full);
-  CHECK(find(*first, "s7.ns.svc.cluster.local") != nullptr);
+  CHECK(find(*first, "s7.ns.svc.cluster.local") != std::nullopt);
 
   kdp::k8s::Batch change;
   change.remove(kdp::k8s::Kind::Service, "ns", "s7");
@@ -256,8 +258,8 @@ TEST_CASE("dns zone: an update shares the shards it does not change", "[dns]") {
   CHECK(compiler.lastStats().services == 1);
   // s7's name and PTR, the apex (its SOA serial): three shards at most, not all of them.
   CHECK(compiler.lastStats().shards <= 3);
-  CHECK(find(*second, "s7.ns.svc.cluster.local") == nullptr);
-  CHECK(find(*first, "s7.ns.svc.cluster.local") != nullptr);  // the old zone is untouched
+  CHECK(find(*second, "s7.ns.svc.cluster.local") == std::nullopt);
+  CHECK(find(*first, "s7.ns.svc.cluster.local") != std::nullopt);  // the old zone is untouched
   CHECK(second->nodeCount() + 2 == first->nodeCount());
 
   // An update that changes nothing the zone is made of keeps the zone.
