@@ -151,44 +151,64 @@ std::optional<kdp::ingress::StatusWriterOptions> ingressStatusWriterOptions(
   return out;
 }
 
+/// The source the options name: --manifests DIR, --kubeconfig FILE, or in a pod the in-cluster
+/// config.
+struct ChosenSource {
+  std::unique_ptr<k8s::Source> source;
+  k8s::ApiSource* api = nullptr;            // set for the API source
+  std::optional<k8s::ApiConfig> apiConfig;  // kept for the Ingress status writer
+};
+
+/// The source, or the exit code after the message was printed.
+std::variant<ChosenSource, int> chooseSource(const Options& options) {
+  ChosenSource out;
+  if (!options.source.manifestsDir.empty()) {
+    out.source = k8s::makeManifestsSource(options.source.manifestsDir);
+    return out;
+  }
+  k8s::ApiConfig config;
+  try {
+    config = options.source.kubeconfig.empty()
+                 ? k8s::inClusterConfig(k8s::processEnv, k8s::readWholeFile)
+                 : k8s::loadKubeconfig(options.source.kubeconfig);
+  } catch (const k8s::ApiConfigError& e) {
+    // No source flag outside a pod is a usage error; a broken file or mount is not.
+    const bool noSource = options.source.kubeconfig.empty() && !k8s::inCluster(k8s::processEnv);
+    return failWith(e.what(), noSource ? kExitUsage : kExitFailure);
+  }
+  out.apiConfig = config;
+  auto apiSource = k8s::makeApiSource(std::move(config), kdp::app::kindsNeeded(options));
+  out.api = apiSource.get();
+  out.source = std::move(apiSource);
+  return out;
+}
+
 int runMain(const Options& options, const sigset_t& stopSignals) {
   auto log = kdp::logger("app");
 
-  // --- proxy one-shot modes (--dry-run, --once, --cleanup): proxy/one_shot.h ---
+  // --- proxy one-shot modes (--dry-run, --once, --cleanup, explain): proxy/one_shot.h ---
+  // From the manifests or from the API (one LIST of every kind the proxy reads, no WATCH kept).
   if (options.command == Command::Proxy && options.proxy.mode != kdp::proxy::ProxyMode::Sync) {
-    if (options.proxy.mode != kdp::proxy::ProxyMode::Cleanup &&
-        options.source.manifestsDir.empty()) {
-      return failWith("proxy --dry-run and --once read --manifests DIR (not the Kubernetes API)",
-                      kExitUsage);
+    std::unique_ptr<k8s::Source> oneShotSource;
+    if (options.proxy.mode != kdp::proxy::ProxyMode::Cleanup) {
+      auto chosen = chooseSource(options);
+      if (const int* exitCode = std::get_if<int>(&chosen)) {
+        return *exitCode;
+      }
+      oneShotSource = std::move(std::get<ChosenSource>(chosen).source);
     }
     unblockStopSignals(stopSignals);
-    return kdp::proxy::runOneShot(options.proxy, options.source.manifestsDir);
+    return kdp::proxy::runOneShot(options.proxy, std::move(oneShotSource));
   }
   // --- end proxy one-shot modes ---
 
-  // The source: --manifests DIR, --kubeconfig FILE, or in a pod the in-cluster config.
-  std::unique_ptr<k8s::Source> source;
-  k8s::ApiSource* api = nullptr;
-  std::optional<k8s::ApiConfig> apiConfig;  // kept for the Ingress status writer
-  if (!options.source.manifestsDir.empty()) {
-    source = k8s::makeManifestsSource(options.source.manifestsDir);
-  } else {
-    k8s::ApiConfig config;
-    try {
-      config = options.source.kubeconfig.empty()
-                   ? k8s::inClusterConfig(k8s::processEnv, k8s::readWholeFile)
-                   : k8s::loadKubeconfig(options.source.kubeconfig);
-    } catch (const k8s::ApiConfigError& e) {
-      // No source flag outside a pod is a usage error; a broken file or mount is not.
-      const bool noSource =
-          options.source.kubeconfig.empty() && !k8s::inCluster(k8s::processEnv);
-      return failWith(e.what(), noSource ? kExitUsage : kExitFailure);
-    }
-    apiConfig = config;
-    auto apiSource = k8s::makeApiSource(std::move(config), kdp::app::kindsNeeded(options));
-    api = apiSource.get();
-    source = std::move(apiSource);
+  auto chosen = chooseSource(options);
+  if (const int* exitCode = std::get_if<int>(&chosen)) {
+    return *exitCode;
   }
+  std::unique_ptr<k8s::Source> source = std::move(std::get<ChosenSource>(chosen).source);
+  k8s::ApiSource* api = std::get<ChosenSource>(chosen).api;
+  const std::optional<k8s::ApiConfig> apiConfig = std::get<ChosenSource>(chosen).apiConfig;
 
   std::vector<std::unique_ptr<kdp::Component>> components;
   try {

@@ -27,17 +27,22 @@ int fail(const std::string& message) {
 }  // namespace
 
 int runOneShot(const ProxyOptions& options, const std::string& manifestsDir) {
+  return runOneShot(options, options.mode == ProxyMode::Cleanup
+                                 ? nullptr
+                                 : k8s::makeManifestsSource(manifestsDir));
+}
+
+int runOneShot(const ProxyOptions& options, std::unique_ptr<k8s::Source> source) {
   if (options.mode == ProxyMode::Cleanup) {
     if (auto r = cleanupTables(); !r) {
       return fail("proxy --cleanup: " + r.error().message);
     }
     return 0;
   }
-  if (manifestsDir.empty()) {
-    return fail("the Kubernetes API source is not built yet (use --manifests DIR)");
+  if (!source) {
+    return fail("proxy: no source");
   }
   auto store = std::make_unique<k8s::Store>();
-  auto source = k8s::makeManifestsSource(manifestsDir);
   try {
     source->start(*store);
   } catch (const std::runtime_error& e) {

@@ -7,7 +7,9 @@
 #   maps, in API order (nft monitor: one generation per transaction), and a real TCP connection
 #   through the ClusterIP to a server in a pod namespace follows the endpoint change;
 # - ingress (`--kubeconfig`, on loopback): Ingress + Service + EndpointSlice → the route answers
-#   from a local backend, a changed path and backend answer anew, a deleted Ingress → 404.
+#   from a local backend, a changed path and backend answer anew, a deleted Ingress → 404;
+#   with --publish-address the Ingress status is written promptly (the time is printed);
+# - proxy --dry-run / --once with --kubeconfig: one LIST, the rules printed / applied, exit.
 #
 #   client 203.0.113.2 ── node 203.0.113.1 (proxy) ─┬─ pod1 10.244.1.11:8080
 #                         192.168.77.1              ├─ pod2 10.244.1.12:8080
@@ -194,6 +196,34 @@ for port in 91 92 93; do
     kdp_fail "burst port $port added more than once"
 done
 check_order delete 80 43 45 44 42
+
+# --- one-shot modes from the API: one LIST of every kind the proxy reads, then exit --------------
+service o50 10.96.0.50 80
+slice o50 10.244.1.11
+kdp_wait_for 20 has_dest "10.96.0.50 . tcp . 80 : goto endpoints-" || kdp_fail "o50 not in the rules"
+oneshot_args=(proxy --kubeconfig "$KDP_KUBECONFIG_TOKEN" --node-name node1 --node-ip 203.0.113.1
+              --cluster-cidr 10.244.0.0/16)
+# --dry-run touches nothing: run as is, bounded.
+timeout 60 "$KDP_BIN" "${oneshot_args[@]}" --dry-run >"$KDP_TMP/dry.nft" 2>"$KDP_TMP/dry.log" ||
+  kdp_fail "--dry-run from the API: exit $?: $(tail -3 "$KDP_TMP/dry.log")"
+grep -q '10.96.0.50 . tcp . 80 : goto endpoints-' "$KDP_TMP/dry.nft" &&
+  grep -q '10.96.0.50 . tcp . 80 . 0 : 10.244.1.11 . 8080' "$KDP_TMP/dry.nft" ||
+  kdp_fail "--dry-run from the API: o50 missing: $(grep -c . "$KDP_TMP/dry.nft") lines"
+[ "$(grep -c 'listed kind=' "$KDP_TMP/dry.log")" -eq 3 ] ||
+  kdp_fail "--dry-run should list Service, EndpointSlice, Node once: $(grep 'listed kind=' "$KDP_TMP/dry.log")"
+# --once applies one full sync, into a namespace of its own (the apiserver relayed in).
+kdp_netns once >/dev/null; once=${KDP_NETNS[-1]}
+kdp_apiserver_into_netns "$once"
+timeout 60 ip netns exec "$once" "$KDP_BIN" "${oneshot_args[@]}" --once 2>"$KDP_TMP/once.log" ||
+  kdp_fail "--once from the API: exit $?: $(tail -3 "$KDP_TMP/once.log")"
+grep -q '10.96.0.50 . tcp . 80 : goto endpoints-' <<<"$(nsx "$once" nft list map ip kube-dataplane service-ips)" ||
+  kdp_fail "--once from the API: o50 not in the namespace's rules"
+# No source outside a pod: a usage error, as for the long-running modes.
+set +e
+err=$(env -u KUBERNETES_SERVICE_HOST "$KDP_BIN" proxy --node-name n --node-ip 192.0.2.1 --dry-run 2>&1 >/dev/null); rc=$?
+set -e
+[ "$rc" -eq 2 ] && grep -q "no source" <<<"$err" || kdp_fail "--dry-run without a source: exit $rc: $err"
+echo "proxy: --dry-run and --once from the API: ok"
 
 # No error, no restart: the proxy is still the one started.
 kill -0 "$proxy_pid" || kdp_fail "proxy exited: $(tail -5 "$KDP_TMP/proxy.log")"
