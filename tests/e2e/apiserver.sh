@@ -368,9 +368,11 @@ kdp_apiserver_into_netns() {
   local sock
   sock=$(mktemp -u "$KDP_API_TMP/relay-XXXXXX.sock")
   command -v socat >/dev/null || kdp_fail "socat missing (scripts/packages/proxy.txt)"
-  kdp_spawn socat "UNIX-LISTEN:$sock,fork" "TCP:127.0.0.1:$port"
+  # socat's errors (a client that hung up early: "Broken pipe") go to a log, not the test's output.
+  kdp_spawn socat "UNIX-LISTEN:$sock,fork" "TCP:127.0.0.1:$port" 2>>"$KDP_API_TMP/relay.log"
   kdp_wait_for 10 test -S "$sock" || kdp_fail "relay socket $sock not created"
-  kdp_spawn ip netns exec "$ns" socat "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr" "UNIX-CONNECT:$sock"
+  kdp_spawn ip netns exec "$ns" socat "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr" \
+    "UNIX-CONNECT:$sock" 2>>"$KDP_API_TMP/relay.log"
   kdp_wait_for 10 ip netns exec "$ns" curl -sf --max-time 2 --cacert "$KDP_API_CA" \
     -H "Authorization: Bearer $KDP_API_ADMIN_TOKEN" "$KDP_API_SERVER/readyz" ||
     kdp_fail "apiserver not reachable in namespace $ns"
