@@ -12,45 +12,10 @@ bin=${KDP_BIN:-build/kube-dataplane}
 for tool in nsd dig python3; do
   command -v "$tool" >/dev/null || { echo "$tool missing (scripts/packages/bench/dns.txt)" >&2; exit 1; }
 done
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-free_port() {
-  python3 -c 'import socket
-for _ in range(100):
-    t=socket.socket(); t.bind(("127.0.0.1",0)); p=t.getsockname()[1]
-    u=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1",p)); print(p); break
-    except OSError: pass'
-}
-wait_dns() {  # PORT NAME: until the server answers NAME (30 s at most)
-  for _ in $(seq 300); do
-    dig @127.0.0.1 -p "$1" +time=1 +tries=1 +short "$2" | grep -qE "^[0-9]" && return 0
-    sleep 0.1
-  done
-  echo "server on port $1 did not answer $2" >&2
-  exit 1
-}
+source bench/dns_lib.sh
 status_mb() {  # PID FIELD: a /proc/PID/status field (kB) in MB
   awk -v k="$2:" '$1 == k {printf "%.1f", $2 / 1024}' "/proc/$1/status"
 }
-descendants() {  # PID: its children, grandchildren, ... (NSD's main and servers are under xfrd)
-  local c
-  for c in $(pgrep -P "$1" || true); do echo "$c"; descendants "$c"; done
-}
-rss_mb() {  # PID...: summed VmRSS in MB
-  local kb=0
-  for p in "$@"; do kb=$((kb + $(awk '/^VmRSS/ {print $2}' "/proc/$p/status"))); done
-  python3 -c "print(round($kb / 1024, 1))"
-}
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR + 1) / 2)]}'; }
 
 python3 bench/dns_gen.py "$tmp/gen" 10000 5
 machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
