@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "k8s/decode.h"
 #include "k8s/store.h"
+#include "support/snapshot.h"
 
 using namespace kdp;
 using namespace kdp::ingress;
@@ -14,21 +14,8 @@ using k8s::PathType;
 
 namespace {
 
-std::shared_ptr<const k8s::Snapshot> load(const std::string& yaml) {
-  auto decoded = k8s::decodeYaml(yaml, "test.yaml");
-  INFO((decoded.errors.empty() ? std::string() : decoded.errors.front().str()));
-  REQUIRE(decoded.errors.empty());
-  k8s::Store store;
-  k8s::Batch batch;
-  for (auto& o : decoded.objects) {
-    batch.upsert(std::move(o));
-  }
-  store.apply(std::move(batch));
-  return store.snapshot();
-}
-
 std::shared_ptr<const RouteTable> compile(const std::string& yaml) {
-  return compileRoutes(*load(yaml), CompileOptions{});
+  return compileRoutes(*test::snapshotOf(yaml), CompileOptions{});
 }
 
 // The Service and the backing endpoints every test names: svc-NAME on port 80 → 10.0.0.N:8080.
@@ -204,7 +191,7 @@ TEST_CASE("routes: IngressClass selection", "[ingress][routes]") {
     CHECK(t->ingresses == 3);
   }
   SECTION("another class name") {
-    auto t = compileRoutes(*load(objs), CompileOptions{"nginx"});
+    auto t = compileRoutes(*test::snapshotOf(objs), CompileOptions{"nginx"});
     CHECK(routed(*t, "other.com", "/") == "s");
     CHECK(routed(*t, "legacy-other.com", "/") == "s");
     CHECK(routed(*t, "named.com", "/") == "404");

@@ -4,27 +4,14 @@
 
 #include <string>
 
-#include "k8s/decode.h"
 #include "k8s/store.h"
+#include "support/snapshot.h"
 
 using namespace kdp;
 using namespace kdp::ingress;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::shared_ptr<const k8s::Snapshot> load(const std::string& yaml) {
-  auto decoded = k8s::decodeYaml(yaml, "test.yaml");
-  INFO((decoded.errors.empty() ? std::string() : decoded.errors.front().str()));
-  REQUIRE(decoded.errors.empty());
-  k8s::Store store;
-  k8s::Batch batch;
-  for (auto& o : decoded.objects) {
-    batch.upsert(std::move(o));
-  }
-  store.apply(std::move(batch));
-  return store.snapshot();
-}
 
 k8s::LoadBalancerIngress ipEntry(const char* text) {
   k8s::LoadBalancerIngress e;
@@ -83,7 +70,7 @@ TEST_CASE("ingress status: publish addresses parse as IP or hostname", "[ingress
 
 TEST_CASE("ingress status: desired only for our class, updates only where it differs",
           "[ingress][status]") {
-  const auto snapshot = load(kIngresses);
+  const auto snapshot = test::snapshotOf(kIngresses);
   const LoadBalancerStatus published{ipEntry("203.0.113.7")};
   const auto* ours = snapshot->of<k8s::Ingress>().get(
       k8s::storeKey(k8s::Kind::Ingress, "web", "ours"));
@@ -108,7 +95,7 @@ TEST_CASE("ingress status: desired only for our class, updates only where it dif
 
 TEST_CASE("ingress status: a store change looks at the changed Ingresses, or at all",
           "[ingress][status]") {
-  const auto snapshot = load(kIngresses);
+  const auto snapshot = test::snapshotOf(kIngresses);
   const LoadBalancerStatus published{ipEntry("203.0.113.7")};
   // Only the keys given; "theirs" is not ours, "done" carries it already, absent keys skipped.
   auto updates = statusUpdates(*snapshot, {"web/done", "web/gone", "web/ours", "web/theirs"},
@@ -134,7 +121,7 @@ TEST_CASE("ingress status: a store change looks at the changed Ingresses, or at 
 }
 
 TEST_CASE("ingress status: a publish Service's addresses", "[ingress][status]") {
-  const auto snapshot = load(R"(
+  const auto snapshot = test::snapshotOf(R"(
 apiVersion: v1
 kind: Service
 metadata: {name: lb, namespace: ing}

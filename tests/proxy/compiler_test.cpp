@@ -13,8 +13,8 @@
 
 using namespace kdp;
 using namespace kdp::proxy;
-using kdp::proxy::test::setsOf;
-using kdp::proxy::test::snapshotOf;
+using kdp::test::setsOf;
+using kdp::test::snapshotOf;
 
 namespace {
 

@@ -17,7 +17,7 @@ Ruleset cluster() {
   node.nodePortIps = node.nodeIps;
   node.clusterCidrs = {*Cidr::parse("10.244.0.0/16")};
   node.serviceCidrs = {*Cidr::parse("10.96.0.0/16")};
-  return compile(*kdp::proxy::test::snapshotOf(R"(
+  return compile(*kdp::test::snapshotOf(R"(
 apiVersion: v1
 kind: Service
 metadata: {name: web, namespace: shop}

@@ -1,5 +1,6 @@
 #pragma once
-// Test helpers: a Snapshot from YAML text, and the sets/maps section of rendered nft text.
+// Test helpers: a Snapshot from YAML text (tests/support), and the sets/maps section of rendered
+// nft text.
 
 #include <catch2/catch.hpp>
 
@@ -8,25 +9,9 @@
 #include <string>
 #include <string_view>
 
-#include "k8s/decode.h"
-#include "k8s/store.h"
+#include "support/snapshot.h"
 
-namespace kdp::proxy::test {
-
-inline std::shared_ptr<const k8s::Snapshot> snapshotOf(std::string_view yaml) {
-  auto decoded = k8s::decodeYaml(yaml, "test.yaml");
-  for (const auto& e : decoded.errors) {
-    FAIL(e.str());
-  }
-  k8s::Store store;
-  k8s::Batch batch;
-  for (auto& o : decoded.objects) {
-    batch.upsert(std::move(o));
-  }
-  store.apply(std::move(batch));
-  store.markSynced();
-  return store.snapshot();
-}
+namespace kdp::test {
 
 /// The elements of every set and map in rendered `nft` text, one per line as
 /// `<set>: <element>`: the dynamic part of the tables, for golden comparisons.
@@ -49,4 +34,4 @@ inline std::string setsOf(const std::string& text) {
   return out;
 }
 
-}  // namespace kdp::proxy::test
+}  // namespace kdp::test

@@ -7,7 +7,7 @@
 
 using namespace kdp;
 using namespace kdp::proxy;
-using kdp::proxy::test::snapshotOf;
+using kdp::test::snapshotOf;
 
 namespace {
 

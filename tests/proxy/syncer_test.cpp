@@ -44,7 +44,7 @@ endpoints:
   if (ips.size() == 0) {
     yaml += "[]\n";
   }
-  return compile(*kdp::proxy::test::snapshotOf(yaml), node());
+  return compile(*kdp::test::snapshotOf(yaml), node());
 }
 
 }  // namespace
