@@ -30,10 +30,7 @@ stop_clean() {  # stop_clean PID LOG: SIGTERM, and it must exit 0 (a sanitizer r
 }
 
 # ================================ proxy ===========================================================
-for n in node client pod1 pod2 uplink; do
-  kdp_netns "$n" >/dev/null; printf -v "$n" '%s' "${KDP_NETNS[-1]}"
-done
-nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+kdp_netns_vars node client pod1 pod2 uplink
 ip -n "$node" link add nc type veth peer name eth0 netns "$client"
 ip -n "$node" addr add 203.0.113.1/24 dev nc; ip -n "$node" link set nc up
 ip -n "$client" addr add 203.0.113.2/24 dev eth0; ip -n "$client" link set eth0 up

@@ -51,3 +51,16 @@ kdp_netns() {
   ip -n "$name" link set lo up
   echo "$name"
 }
+
+# kdp_netns_vars VAR...: a namespace per VAR (as kdp_netns VAR), its name stored in $VAR. Call it
+# in the test's own shell, not in $(...): the namespaces must be registered for deletion there.
+kdp_netns_vars() {
+  local var
+  for var in "$@"; do
+    kdp_netns "$var" >/dev/null
+    printf -v "$var" '%s' "${KDP_NETNS[-1]}"
+  done
+}
+
+# nsx NS CMD...: CMD inside network namespace NS.
+nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }

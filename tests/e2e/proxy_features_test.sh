@@ -15,10 +15,7 @@ source "$(dirname "$0")/lib.sh"
 py=$(command -v python3)
 command -v conntrack >/dev/null || kdp_fail "conntrack (Debian package conntrack) is not installed"
 
-for n in node1 node2 client pod1a pod1b pod2a; do
-  kdp_netns "$n" >/dev/null; printf -v "$n" '%s' "${KDP_NETNS[-1]}"
-done
-nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+kdp_netns_vars node1 node2 client pod1a pod1b pod2a
 
 ip -n "$node1" link add n1n2 type veth peer name n2n1 netns "$node2"
 ip -n "$node1" addr add 192.168.77.1/24 dev n1n2; ip -n "$node1" addr add fd77::1/64 dev n1n2 nodad

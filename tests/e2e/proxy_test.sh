@@ -13,11 +13,7 @@
 source "$(dirname "$0")/lib.sh"
 py=$(command -v python3)
 
-# kdp_netns registers the namespace for deletion at exit: call it in this shell, not in $(...).
-for n in node1 node2 client pod1a pod1b pod2a; do
-  kdp_netns "$n" >/dev/null; printf -v "$n" '%s' "${KDP_NETNS[-1]}"
-done
-nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+kdp_netns_vars node1 node2 client pod1a pod1b pod2a
 
 # Links are created inside the namespaces (never in the machine's own).
 ip -n "$node1" link add n1n2 type veth peer name n2n1 netns "$node2"
