@@ -119,19 +119,7 @@ section="## api: initial sync and write → store latency (real kube-apiserver v
   echo "- initial sync (median of $runs): $summary1"
   echo "- runs (s): ${sync_s[*]}; peak RSS (MB): ${sync_mb[*]}; kubectl runs (s): ${peer_s[*]}; kubectl peak RSS (MB): ${peer_mb[*]}"
   echo "- $writes writes, one at a time: $summary2"
-  echo '- note: "write start" is before curl's process is spawned (popen), so it includes process start-up that curl's time_total (the peer figure) leaves out; kubectl lists to JSON text and so also pays for encoding it'
+  echo "- note: \"write start\" is before curl's process is spawned (popen), so it includes process start-up that curl's time_total (the peer figure) leaves out; kubectl lists to JSON text and so also pays for encoding it"
 } >"$KDP_TMP/section.md"
-python3 - "$section" "$KDP_TMP/section.md" <<'EOF'
-import sys
-title, new = sys.argv[1], open(sys.argv[2]).read().rstrip("\n") + "\n"
-path = "bench/RESULTS.md"
-text = open(path).read()
-start = text.find("## api: ")
-if start < 0:
-    text = text.rstrip("\n") + "\n\n" + new
-else:
-    nxt = text.find("\n## ", start + 1)
-    text = text[:start] + new + (text[nxt:] if nxt >= 0 else "")
-open(path, "w").write(text)
-EOF
+python3 bench/write_section.py <"$KDP_TMP/section.md"
 echo "wrote bench/RESULTS.md: $section"

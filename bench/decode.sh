@@ -2,7 +2,7 @@
 # Decode benchmark (issue 2): a JSON LIST of 10,000 Services and a LIST of 10,000 EndpointSlices
 # holding 100,000 endpoints, decoded into the store. Each figure is the median of RUNS separate
 # processes; beside it, simdjson's own parse of the same bytes (the parser's throughput), measured
-# in the same run. Appends a section to bench/RESULTS.md.
+# in the same run. Writes its section of bench/RESULTS.md.
 #   bench/decode.sh [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,4 +44,4 @@ echo "$summary"
   echo "- result: $summary"
   echo "- decode runs (ms): ${decode_ms[*]}; parse runs (ms): ${parse_ms[*]}"
   echo "- one EndpointSlice changed in that store, store apply → subscriber update, 1,000 times: p50 ${c50} µs, p99 ${c99} µs (median of runs)"
-} >> bench/RESULTS.md
+} | python3 bench/write_section.py

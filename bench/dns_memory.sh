@@ -81,13 +81,4 @@ section=$(cat <<MD
 MD
 )
 echo "$section"
-python3 - "$section" <<'PY'
-import re, sys
-path = "bench/RESULTS.md"
-text = open(path).read()
-section = sys.argv[1].rstrip() + "\n"
-head = section.splitlines()[0]
-pattern = re.compile(r"^" + re.escape(head) + r"\n.*?(?=^## |\Z)", re.S | re.M)
-text = pattern.sub(lambda m: section + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-open(path, "w").write(text)
-PY
+python3 bench/write_section.py <<<"$section"

@@ -269,18 +269,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a / b}'; }
 write_section() {
   local heading=$1 body
   body=$(cat)
-  python3 - "$heading" "$body" <<'PY'
-import re, sys
-heading, body = sys.argv[1], sys.argv[2]
-text = open("bench/RESULTS.md").read()
-section = heading + "\n\n" + body.strip("\n") + "\n"
-pattern = re.compile(r"^" + re.escape(heading) + r"\n.*?(?=^## |\Z)", re.S | re.M)
-if pattern.search(text):
-    text = pattern.sub(lambda m: section + ("\n" if m.group(0).endswith("\n\n") else ""), text, count=1)
-else:
-    text = text.rstrip("\n") + "\n\n" + section
-open("bench/RESULTS.md", "w").write(text)
-PY
+  printf '%s\n\n%s\n' "$heading" "$body" | python3 bench/write_section.py
 }
 
 report_http() {

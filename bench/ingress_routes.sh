@@ -139,15 +139,5 @@ section=$(cat <<EOF
 - change → live runs (ms): $(tr '\n' ' ' <<<"$times")
 EOF
 )
-python3 - "## ingress: 10,000 Ingresses, change to live route and memory" "$section" <<'PY'
-import re, sys
-heading, body = sys.argv[1], sys.argv[2]
-text = open("bench/RESULTS.md").read()
-section = heading + "\n\n" + body.strip("\n") + "\n"
-pattern = re.compile(r"^" + re.escape(heading) + r"\n.*?(?=^## |\Z)", re.S | re.M)
-if pattern.search(text):
-    text = pattern.sub(lambda m: section + ("\n" if m.group(0).endswith("\n\n") else ""), text, count=1)
-else:
-    text = text.rstrip("\n") + "\n\n" + section
-open("bench/RESULTS.md", "w").write(text)
-PY
+printf '%s\n\n%s\n' "## ingress: 10,000 Ingresses, change to live route and memory" "$section" |
+  python3 bench/write_section.py

@@ -111,16 +111,4 @@ section="## proxy: new connections per second through a ClusterIP"
   echo "- why the node client's ratio is lower: its ClusterIP connections are also SNATed (masquerade fully-random: a new source port, rewritten in every packet), which the direct connection is not; issue 3's masquerade rule asks for that SNAT (source outside --cluster-cidr). With a --cluster-cidr covering the node address (no SNAT) the node client measured 0.97 (14:18Z, 10 Services)"
   echo "- runs (conn/s, ClusterIP / direct): $runs_line"
 } >"$KDP_TMP/section.md"
-python3 - "$section" "$KDP_TMP/section.md" <<'EOF'
-import sys
-title, new = sys.argv[1], open(sys.argv[2]).read().rstrip("\n") + "\n"
-path = "bench/RESULTS.md"
-text = open(path).read()
-start = text.find(title + "\n")
-if start < 0:
-    text = text.rstrip("\n") + "\n\n" + new
-else:
-    nxt = text.find("\n## ", start + len(title))
-    text = text[:start] + new + (text[nxt:] if nxt >= 0 else "")
-open(path, "w").write(text)
-EOF
+python3 bench/write_section.py <"$KDP_TMP/section.md"

@@ -98,17 +98,4 @@ section="## proxy: full sync and one-change latency"
   echo "- change: $summary2"
   echo "- change runs: \`$line\`; real-time: \`$rt_line\`"
 } >"$KDP_TMP/section.md"
-# Replace our section in place (or append it); other sections are left as they are.
-python3 - "$section" "$KDP_TMP/section.md" <<'EOF'
-import re, sys
-title, new = sys.argv[1], open(sys.argv[2]).read().rstrip("\n") + "\n"
-path = "bench/RESULTS.md"
-text = open(path).read()
-start = text.find(title + "\n")
-if start < 0:
-    text = text.rstrip("\n") + "\n\n" + new
-else:
-    nxt = text.find("\n## ", start + len(title))
-    text = text[:start] + new + (text[nxt:] if nxt >= 0 else "")
-open(path, "w").write(text)
-EOF
+python3 bench/write_section.py <"$KDP_TMP/section.md"
