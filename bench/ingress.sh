@@ -3,7 +3,9 @@
 # round by round (so that load from elsewhere on the machine hits every proxy alike):
 #   http   wrk, keep-alive, a 13-byte static body from a backend nginx, through kube-dataplane,
 #          nginx (proxy_pass + upstream keepalive) and HAProxy (http-reuse), same route (Host
-#          bench.local, path /), same X-Forwarded-* work, 1 and 2 worker threads.
+#          bench.local, path /), same X-Forwarded-* work, 1 and 2 worker threads. Beside them the
+#          floor (bench/ingress_floor.cpp): a one-thread relay without any HTTP work, the
+#          ceiling any proxy runs under with this machine, client and backend.
 #   tls    new TLS 1.3 connections per second (ECDSA P-256 certificate, X25519): wrk with
 #          "Connection: close", so every request is a full handshake (wrk keeps no session for
 #          resumption) plus one proxied request; vs nginx and HAProxy. wrk rather than h2load
@@ -23,6 +25,8 @@ what=${1:-all}
 rounds=${2:-5}
 secs=${3:-5}
 KDP_BIN=$(realpath "${KDP_BIN:-build/kube-dataplane}")
+FLOOR_BIN=${FLOOR_BIN:-$(dirname "$KDP_BIN")/ingress_floor}
+[ -x "$FLOOR_BIN" ] || { echo "$FLOOR_BIN missing: build the ingress_floor target" >&2; exit 1; }
 for tool in nginx haproxy wrk; do
   command -v "$tool" >/dev/null || PATH=$PATH:/usr/sbin
   command -v "$tool" >/dev/null || { echo "$tool missing: run bench/install-deps.sh" >&2; exit 1; }
@@ -190,6 +194,9 @@ start_proxy() {
       nginx_conf "$threads" "$http_port" "$https_port" > "$work/nginx.conf"
       taskset -c "$cpus" nginx -c "$work/nginx.conf" -e "$work/nginx-error.log" &
       proxy_pid=$! ;;
+    floor)
+      taskset -c "$cpus" "$FLOOR_BIN" "$http_port" "$backend_ip" "$bport" &
+      proxy_pid=$! ;;
     haproxy)
       haproxy_conf "$threads" "$http_port" "$https_port" > "$work/haproxy.cfg"
       taskset -c "$cpus" haproxy -f "$work/haproxy.cfg" -q &
@@ -232,8 +239,10 @@ measure() {
   local kind=$1 threads=$2 proxy_cpus load_cpus conns url r
   if [ "$threads" = 1 ]; then proxy_cpus=1; load_cpus=0; else proxy_cpus=0,1; load_cpus=0,1; fi
   local -A rps p99 cpu
+  local measured=("${proxies[@]}")
+  if [ "$kind" = http ]; then measured+=(floor); fi
   for ((round = 0; round < rounds; round++)); do
-    for proxy in "${proxies[@]}"; do
+    for proxy in "${measured[@]}"; do
       start_proxy "$proxy" "$threads" "$proxy_cpus"
       if [ "$kind" = http ]; then
         url="http://127.0.0.1:$http_port/"; conns=64
@@ -255,7 +264,7 @@ measure() {
       echo "$kind threads=$threads round=$round $proxy: ${a} req/s p99 ${b} ms" >&2
     done
   done
-  for proxy in "${proxies[@]}"; do
+  for proxy in "${measured[@]}"; do
     result[$kind,$threads,$proxy,rps]=$(tr ' ' '\n' <<<"${rps[$proxy]}" | sed '/^$/d' | median)
     result[$kind,$threads,$proxy,p99]=$(tr ' ' '\n' <<<"${p99[$proxy]}" | sed '/^$/d' | median)
     result[$kind,$threads,$proxy,cpu]=$(tr ' ' '\n' <<<"${cpu[$proxy]}" | sed '/^$/d' | median)
@@ -277,7 +286,9 @@ report_http() {
   for t in 1 2; do
     local k=${result[http,$t,kube-dataplane,rps]} n=${result[http,$t,nginx,rps]} h=${result[http,$t,haproxy,rps]}
     echo "- threads=$t: kube-dataplane ${k} req/s (p99 ${result[http,$t,kube-dataplane,p99]} ms, ${result[http,$t,kube-dataplane,cpu]} µs CPU/req); nginx ${n} (p99 ${result[http,$t,nginx,p99]} ms, ${result[http,$t,nginx,cpu]} µs); HAProxy ${h} (p99 ${result[http,$t,haproxy,p99]} ms, ${result[http,$t,haproxy,cpu]} µs) → **$(ratio "$k" "$n")× nginx, $(ratio "$k" "$h")× HAProxy** (goal ≥ 1.2×, ≥ 1.0×, p99 ≤ nginx's)"
-    for p in "${proxies[@]}"; do line+="$p t=$t: ${result[http,$t,$p,runs]}; "; done
+    local f=${result[http,$t,floor,rps]}
+    echo "- threads=$t floor (one-thread relay, no HTTP work: the ceiling on this setup): ${f} req/s (${result[http,$t,floor,cpu]} µs CPU/req) = $(ratio "$f" "$n")× nginx, $(ratio "$f" "$h")× HAProxy"
+    for p in "${proxies[@]}" floor; do line+="$p t=$t: ${result[http,$t,$p,runs]}; "; done
   done
   echo "- runs (req/s): ${line%; }"
 }
