@@ -17,7 +17,8 @@
 #include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -75,7 +76,6 @@ template <class T = void>
 using Task = asio::awaitable<T, Executor>;
 using Socket = asio::basic_stream_socket<tcp, Executor>;
 using Acceptor = asio::basic_socket_acceptor<tcp, Executor>;
-using TcpStream = beast::basic_stream<tcp, Executor>;
 using Timer = asio::basic_waitable_timer<Clock, asio::wait_traits<Clock>, Executor>;
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable_t<Executor>{});
 
@@ -93,6 +93,111 @@ using RequestParser = http::request_parser<http::buffer_body>;
 using ResponseParser = http::response_parser<http::buffer_body>;
 using Request = http::request<http::buffer_body>;
 using Response = http::response<http::buffer_body>;
+
+// Timeouts: one deadline per socket, in ticks of a coarse per-worker clock, checked by one timer
+// per worker (DeadlineList::tick) instead of a timer armed and cancelled around every operation
+// (Beast's tcp_stream: a timer-queue insert and removal, a cancelled handler and a clock read
+// each time). A deadline that passes cancels the socket's pending operation, which then
+// completes with operation_aborted; TcpStream::result maps that to beast::error::timeout. The
+// socket stays open, so a 408 can still be written. Deadlines are never early and at most two
+// ticks late.
+constexpr auto kTick = std::chrono::milliseconds(250);
+constexpr std::uint64_t kNever = ~std::uint64_t{0};
+class DeadlineList;
+
+class TcpStream : public Socket {
+ public:
+  explicit TcpStream(Socket&& s) : Socket(std::move(s)) {}
+  explicit TcpStream(asio::io_context& ioc) : Socket(ioc) {}
+  TcpStream(const TcpStream&) = delete;
+  TcpStream& operator=(const TcpStream&) = delete;
+  ~TcpStream();
+
+  void attach(DeadlineList& list);  // once, before the first expires_after
+  void expires_after(Clock::duration d);
+  void expires_never() {
+    due_ = kNever;
+    fired_ = false;
+  }
+  Socket& socket() { return *this; }
+  // An operation cancelled because this socket's deadline passed timed out.
+  beast::error_code result(beast::error_code ec) const {
+    return fired_ && ec == asio::error::operation_aborted ? beast::error::timeout : ec;
+  }
+
+ private:
+  friend class DeadlineList;
+  DeadlineList* list_ = nullptr;
+  TcpStream* prev_ = nullptr;
+  TcpStream* next_ = nullptr;
+  std::uint64_t due_ = kNever;
+  bool fired_ = false;
+};
+
+// A worker's sockets with deadlines (an intrusive list: linking and unlinking allocate
+// nothing) and its tick count.
+class DeadlineList {
+ public:
+  DeadlineList() = default;
+  DeadlineList(const DeadlineList&) = delete;
+  DeadlineList& operator=(const DeadlineList&) = delete;
+  ~DeadlineList() {
+    while (head_ != nullptr) {
+      unlink(*head_);
+    }
+  }
+
+  std::uint64_t now() const { return now_; }
+  void link(TcpStream& s) {
+    s.list_ = this;
+    s.next_ = head_;
+    if (head_ != nullptr) {
+      head_->prev_ = &s;
+    }
+    head_ = &s;
+  }
+  void unlink(TcpStream& s) {
+    (s.prev_ != nullptr ? s.prev_->next_ : head_) = s.next_;
+    if (s.next_ != nullptr) {
+      s.next_->prev_ = s.prev_;
+    }
+    s.prev_ = s.next_ = nullptr;
+    s.list_ = nullptr;
+  }
+  // One tick: every socket whose deadline has come has its pending operation cancelled.
+  void tick() {
+    ++now_;
+    for (TcpStream* s = head_; s != nullptr; s = s->next_) {
+      if (s->due_ <= now_ && !s->fired_) {
+        s->fired_ = true;
+        beast::error_code ignored;
+        s->cancel(ignored);
+      }
+    }
+  }
+
+ private:
+  TcpStream* head_ = nullptr;
+  std::uint64_t now_ = 0;
+};
+
+TcpStream::~TcpStream() {
+  if (list_ != nullptr) {
+    list_->unlink(*this);
+  }
+}
+
+void TcpStream::attach(DeadlineList& list) {
+  list.link(*this);
+}
+
+void TcpStream::expires_after(Clock::duration d) {
+  // Rounded up, plus one: the current tick may be about to end.
+  const auto ticks = static_cast<std::uint64_t>((d + kTick - Clock::duration(1)) / kTick) + 1;
+  due_ = list_->now() + ticks;
+  fired_ = false;
+}
+
 using TlsStream = beast::ssl_stream<TcpStream>;
 
 // The Date header's value, remade at most once per second per thread.
@@ -188,7 +293,9 @@ Task<beast::error_code> writeNow(TcpStream& stream, const std::array<asio::const
 }
 
 struct Upstream {
-  explicit Upstream(asio::io_context& ioc) : stream(ioc) {}
+  Upstream(asio::io_context& ioc, DeadlineList& deadlines) : stream(ioc) {
+    stream.attach(deadlines);
+  }
   TcpStream stream;
   beast::flat_buffer buffer;
   Clock::time_point idleSince;
@@ -391,6 +498,7 @@ struct Worker {
 
   Server::Impl& impl;
   unsigned index;
+  DeadlineList deadlines;  // outlives every socket below (the pool's, and the io_context's)
   SeriesCache series;
   std::unordered_map<std::string, std::vector<UpstreamPtr>> pool;  // by endpoint "ip:port"
   // One thread runs it and every socket and timer is used only on that thread (stop() posts;
@@ -400,6 +508,19 @@ struct Worker {
   std::optional<Acceptor> https;
   std::thread thread;
 };
+
+// The worker's deadline clock: runs until the io_context stops.
+Task<> tickDeadlines(Worker& w) {
+  Timer timer(w.ioc);
+  for (;;) {
+    timer.expires_after(kTick);
+    auto [ec] = co_await timer.async_wait(kUseTuple);
+    if (ec) {
+      co_return;
+    }
+    w.deadlines.tick();
+  }
+}
 
 struct AccessLogLine {
   const ConnInfo* conn = nullptr;
@@ -563,7 +684,7 @@ Task<UpstreamPtr> Server::Impl::checkout(Worker& w, const HostPort& ep,
       }
     }
   }
-  auto up = std::make_unique<Upstream>(w.ioc);
+  auto up = std::make_unique<Upstream>(w.ioc, w.deadlines);
   const tcp::endpoint endpoint(asio::ip::make_address(ep.ip.str(), ec), ep.port);
   if (ec) {
     co_return nullptr;
@@ -786,6 +907,7 @@ Task<bool> Server::Impl::handle(Worker& w, Stream& client, beast::flat_buffer& c
     }
     up->stream.expires_after(readTimeout);
     auto [rec, rn] = co_await http::async_read_header(up->stream, up->buffer, *rp, kUseTuple);
+    rec = up->stream.result(rec);
     // Interim responses (100 Continue, 103 Early Hints) are dropped; the final one follows.
     for (int interim = 0; !rec && interim < 8 && rp->get().result_int() / 100 == 1 &&
                           rp->get().result() != http::status::switching_protocols;
@@ -797,7 +919,7 @@ Task<bool> Server::Impl::handle(Worker& w, Stream& client, beast::flat_buffer& c
         rp->skip(true);
       }
       auto [rec2, rn2] = co_await http::async_read_header(up->stream, up->buffer, *rp, kUseTuple);
-      rec = rec2;
+      rec = up->stream.result(rec2);
     }
     if (!rec) {
       line.upstreamSeconds = std::chrono::duration<double>(Clock::now() - sent).count();
@@ -858,8 +980,9 @@ Task<bool> Server::Impl::handle(Worker& w, Stream& client, beast::flat_buffer& c
     using namespace asio::experimental::awaitable_operators;
     Upstream& u = *up;
     auto stop = [&client, &u] {
-      beast::get_lowest_layer(client).cancel();
-      u.stream.cancel();
+      beast::error_code ignored;
+      beast::get_lowest_layer(client).cancel(ignored);
+      u.stream.cancel(ignored);
     };
     auto [down, upBytes] = co_await (pump(u.stream, client, u.buffer, stop) &&
                                      pump(client, u.stream, cbuf, stop));
@@ -967,7 +1090,8 @@ Task<> Server::Impl::serve(Worker& w, Stream& stream, const ConnInfo& info) {
     // The deadline covers the whole header: a client trickling bytes (slowloris) is cut off.
     beast::get_lowest_layer(stream).expires_after(n == 0 ? options.clientHeaderTimeout
                                                             : options.clientIdleTimeout);
-    auto [ec, bytes] = co_await http::async_read_header(stream, buffer, parser, kUseTuple);
+    auto [readEc, bytes] = co_await http::async_read_header(stream, buffer, parser, kUseTuple);
+    const beast::error_code ec = beast::get_lowest_layer(stream).result(readEc);
     if (n > 0 && ec == beast::error::timeout && buffer.size() == 0) {
       co_return;  // an idle keep-alive connection
     }
@@ -1021,13 +1145,15 @@ Task<> Server::Impl::serve(Worker& w, Stream& stream, const ConnInfo& info) {
 Task<> Server::Impl::plainSession(Worker& w, Socket socket, ConnInfo info) {
   ConnectionGuard guard(*this);
   TcpStream stream(std::move(socket));
+  stream.attach(w.deadlines);
   co_await serve(w, stream, info);
   closeWrite(stream);
 }
 
 Task<> Server::Impl::tlsSession(Worker& w, Socket socket, ConnInfo info) {
   ConnectionGuard guard(*this);
-  TlsStream stream(TcpStream(std::move(socket)), sslCtx);
+  TlsStream stream(std::move(socket), sslCtx);
+  beast::get_lowest_layer(stream).attach(w.deadlines);
   beast::get_lowest_layer(stream).expires_after(kHandshakeTimeout);
   auto [hec] = co_await stream.async_handshake(ssl::stream_base::server, kUseTuple);
   if (hec) {
@@ -1184,6 +1310,7 @@ void Server::start() {
   for (auto& wp : i.workers) {
     Worker& w = *wp;
     auto onDone = [&i](std::exception_ptr e) { logException(*i.log, e); };
+    asio::co_spawn(w.ioc, tickDeadlines(w), onDone);
     if (w.http) {
       asio::co_spawn(w.ioc, i.acceptLoop(w, *w.http, false), onDone);
     }
