@@ -89,10 +89,97 @@ constexpr std::size_t kBodyChunk = 64 * 1024;
 constexpr unsigned kMaxAttempts = 3;
 constexpr auto kTunnelIdle = std::chrono::minutes(10);  // an Upgrade tunnel with no traffic
 
-using RequestParser = http::request_parser<http::buffer_body>;
-using ResponseParser = http::response_parser<http::buffer_body>;
-using Request = http::request<http::buffer_body>;
-using Response = http::response<http::buffer_body>;
+// The header fields of one request and of its response, bump-allocated from the connection's
+// blocks and released together when the next request starts (Beast's basic_fields allocates
+// every field separately: the client's, five X-Forwarded-*, the upstream's). The first block is
+// kept for the connection's life; a request whose headers outgrow it gets more, freed at reset.
+class FieldArena {
+ public:
+  FieldArena() = default;
+  FieldArena(const FieldArena&) = delete;
+  FieldArena& operator=(const FieldArena&) = delete;
+  ~FieldArena() {
+    reset();
+    ::operator delete(first_);
+  }
+
+  void* allocate(std::size_t n, std::size_t align) {
+    auto at = (reinterpret_cast<std::uintptr_t>(cur_) + align - 1) & ~(std::uintptr_t{align} - 1);
+    if (cur_ == nullptr || at + n > reinterpret_cast<std::uintptr_t>(end_)) {
+      grow(n + align);
+      at = (reinterpret_cast<std::uintptr_t>(cur_) + align - 1) & ~(std::uintptr_t{align} - 1);
+    }
+    cur_ = reinterpret_cast<char*>(at + n);
+    return reinterpret_cast<void*>(at);
+  }
+  // Only when nothing allocated from it is alive (no parser or message of the last request).
+  void reset() {
+    while (extra_ != nullptr) {
+      Extra* next = extra_->next;
+      ::operator delete(extra_);
+      extra_ = next;
+    }
+    cur_ = first_;
+    end_ = first_ == nullptr ? nullptr : first_ + kFirstBlock;
+  }
+
+ private:
+  static constexpr std::size_t kFirstBlock = 4096;
+  struct Extra {
+    Extra* next;
+  };
+  void grow(std::size_t need) {
+    if (first_ == nullptr) {
+      first_ = static_cast<char*>(::operator new(kFirstBlock));
+      cur_ = first_;
+      end_ = first_ + kFirstBlock;
+      if (need <= kFirstBlock) {
+        return;
+      }
+    }
+    const std::size_t size = std::max(need, kFirstBlock) + sizeof(Extra);
+    auto* e = static_cast<Extra*>(::operator new(size));
+    e->next = extra_;
+    extra_ = e;
+    cur_ = reinterpret_cast<char*>(e + 1);
+    end_ = reinterpret_cast<char*>(e) + size;
+  }
+
+  char* first_ = nullptr;
+  char* cur_ = nullptr;
+  char* end_ = nullptr;
+  Extra* extra_ = nullptr;
+};
+
+template <class T>
+struct FieldAllocator {
+  using value_type = T;
+  explicit FieldAllocator(FieldArena& a) noexcept : arena(&a) {}
+  template <class U>
+  FieldAllocator(const FieldAllocator<U>& o) noexcept : arena(o.arena) {}
+  T* allocate(std::size_t n) { return static_cast<T*>(arena->allocate(n * sizeof(T), alignof(T))); }
+  void deallocate(T*, std::size_t) noexcept {}  // released by FieldArena::reset
+  friend bool operator==(const FieldAllocator& a, const FieldAllocator& b) {
+    return a.arena == b.arena;
+  }
+  FieldArena* arena;
+};
+
+using Fields = http::basic_fields<FieldAllocator<char>>;
+using RequestParser = http::request_parser<http::buffer_body, FieldAllocator<char>>;
+using ResponseParser = http::response_parser<http::buffer_body, FieldAllocator<char>>;
+using Request = http::request<http::buffer_body, Fields>;
+using Response = http::response<http::buffer_body, Fields>;
+template <bool isRequest>
+using Parser = http::parser<isRequest, http::buffer_body, FieldAllocator<char>>;
+template <bool isRequest>
+using Serializer = http::serializer<isRequest, http::buffer_body, Fields>;
+// A parser whose message's fields live in `arena`.
+template <class P>
+void emplaceParser(std::optional<P>& p, FieldArena& arena) {
+  p.emplace(std::piecewise_construct, std::make_tuple(),
+            std::make_tuple(FieldAllocator<char>(arena)));
+}
 
 // Timeouts: one deadline per socket, in ticks of a coarse per-worker clock, checked by one timer
 // per worker (DeadlineList::tick) instead of a timer armed and cancelled around every operation
@@ -306,6 +393,7 @@ using UpstreamPtr = std::unique_ptr<Upstream>;
 // upstream request, then the response) and the body relay's chunk, allocated at first use (most
 // requests and responses never need it; uninitialised: it is always written before it is read).
 struct ConnScratch {
+  FieldArena fields;
   std::string head;
   std::unique_ptr<char[]> chunkStore;
   char* chunk() {
@@ -333,8 +421,8 @@ struct RelayResult {
 // slow reader slows the writer down (backpressure) and no more than one chunk is held.
 template <bool isRequest, class In, class Out>
 Task<RelayResult> relayBody(In& in, beast::flat_buffer& inBuf,
-                                       http::parser<isRequest, http::buffer_body>& p, Out& out,
-                                       http::serializer<isRequest, http::buffer_body>& sr,
+                                       Parser<isRequest>& p, Out& out,
+                                       Serializer<isRequest>& sr,
                                        char* chunk) {
   RelayResult r;
   for (;;) {
@@ -852,7 +940,7 @@ Task<bool> Server::Impl::handle(Worker& w, Stream& client, beast::flat_buffer& c
       failure = http::status::bad_gateway;
       continue;
     }
-    std::optional<http::request_serializer<http::buffer_body>> sr;
+    std::optional<Serializer<true>> sr;
     beast::error_code wec;
     up->stream.expires_after(readTimeout);
     if (hasBody) {
@@ -899,7 +987,7 @@ Task<bool> Server::Impl::handle(Worker& w, Stream& client, beast::flat_buffer& c
       }
     }
     const auto sent = Clock::now();
-    rp.emplace();
+    emplaceParser(rp, scratch.fields);
     rp->header_limit(kUpstreamHeaderLimit);
     rp->body_limit(boost::none);
     if (head) {
@@ -912,7 +1000,7 @@ Task<bool> Server::Impl::handle(Worker& w, Stream& client, beast::flat_buffer& c
     for (int interim = 0; !rec && interim < 8 && rp->get().result_int() / 100 == 1 &&
                           rp->get().result() != http::status::switching_protocols;
          ++interim) {
-      rp.emplace();
+      emplaceParser(rp, scratch.fields);
       rp->header_limit(kUpstreamHeaderLimit);
       rp->body_limit(boost::none);
       if (head) {
@@ -971,7 +1059,7 @@ Task<bool> Server::Impl::handle(Worker& w, Stream& client, beast::flat_buffer& c
     if (res.find(http::field::server) == res.end()) {
       res.set(http::field::server, "kube-dataplane");
     }
-    http::response_serializer<http::buffer_body> us{res};
+    Serializer<false> us{res};
     beast::get_lowest_layer(client).expires_after(kBodyTimeout);
     auto [uec, un] = co_await http::async_write_header(client, us, kUseTuple);
     if (uec) {
@@ -1036,7 +1124,7 @@ Task<bool> Server::Impl::handle(Worker& w, Stream& client, beast::flat_buffer& c
     }
     co_return finish(status, !fec && keep);
   }
-  http::response_serializer<http::buffer_body> rs{res};
+  Serializer<false> rs{res};
   // When body bytes came with the header (a small response), the header goes out with the
   // first chunk in one write; otherwise at once, so that a streamed response is not held.
   const bool bodyBuffered = !noBody && (rp->is_done() || up->buffer.size() != 0);
@@ -1080,7 +1168,10 @@ Task<> Server::Impl::serve(Worker& w, Stream& stream, const ConnInfo& info) {
   beast::flat_buffer buffer;
   ConnScratch scratch;
   for (std::uint64_t n = 0;; ++n) {
-    RequestParser parser;
+    // The last request's parsers are gone: its fields' memory is free for this one.
+    scratch.fields.reset();
+    RequestParser parser(std::piecewise_construct, std::make_tuple(),
+                         std::make_tuple(FieldAllocator<char>(scratch.fields)));
     parser.header_limit(kHeaderLimit);
     if (options.maxBodySize != 0) {
       parser.body_limit(options.maxBodySize);
