@@ -19,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -161,10 +162,18 @@ std::optional<ObjectId> idOf(const DecodeError& error) {
   return ObjectId{*kind, std::move(ns), error.name};
 }
 
-using ObjectPtr = std::shared_ptr<const Object>;
+/// The objects a file defines: (id, object) sorted by the id's address, the id being the key of
+/// the source's entry for it (one copy of each id, however many files define it).
+using FileObjects = std::vector<std::pair<const ObjectId*, SharedObject>>;
+
+const SharedObject* findIn(const FileObjects& objects, const ObjectId* id) {
+  auto it = std::lower_bound(objects.begin(), objects.end(), id,
+                             [](const auto& e, const ObjectId* k) { return std::less<>{}(e.first, k); });
+  return it != objects.end() && it->first == id ? &it->second : nullptr;
+}
 
 struct FileState {
-  std::map<ObjectId, ObjectPtr> objects;
+  FileObjects objects;
   std::size_t skipped = 0;
   std::size_t hash = 0;  // of the bytes last decoded, to skip rereads of unchanged files
   std::size_t size = 0;
@@ -263,9 +272,9 @@ class ManifestsSource final : public Source {
                    std::set<ObjectId>& contested);
   void dropFile(const std::string& path, std::set<ObjectId>& touched);
   void resolve(const std::set<ObjectId>& touched, std::vector<ObjectId>& removals,
-               std::vector<ObjectPtr>& upserts, std::set<std::string>& namespaces);
+               std::vector<SharedObject>& upserts, std::set<std::string>& namespaces);
   void derive(const std::set<std::string>& namespaces, std::vector<ObjectId>& removals,
-              std::vector<EndpointSlice>& upserts);
+              std::vector<SharedObject>& upserts);
   template <class T>
   std::vector<const T*> effectiveOf(Kind kind, const std::string& ns) const;
 
@@ -286,12 +295,23 @@ class ManifestsSource final : public Source {
   std::map<int, std::string> wdToPath_;
   std::map<std::string, int, std::less<>> pathToWd_;
   std::map<std::string, FileState, std::less<>> files_;
-  /// Which files define each object; the last in path order wins.
-  std::map<ObjectId, std::set<std::string, std::less<>>> owners_;
-  /// What the store holds from the files (the winners).
-  std::map<ObjectId, ObjectPtr> effective_;
-  /// Slices made from Pods: namespace → name → slice.
-  std::map<std::string, std::map<std::string, EndpointSlice>, std::less<>> derived_;
+  struct Tracked {
+    /// The files defining the object (keys of files_); the last in path order wins.
+    std::vector<const std::string*> files;
+    /// What the store holds from the files (the winner's object); none before the first resolve.
+    std::optional<SharedObject> effective;
+
+    const std::string& winnerPath() const {
+      return **std::max_element(files.begin(), files.end(),
+                                [](const auto* a, const auto* b) { return *a < *b; });
+    }
+    void forgetFile(const std::string* path) { std::erase(files, path); }
+  };
+  /// Every object some file defines, or that the store holds from the files.
+  std::map<ObjectId, Tracked> objects_;
+  /// Slices made from Pods: namespace → name → slice (shared with the store).
+  std::map<std::string, std::map<std::string, std::shared_ptr<const EndpointSlice>>, std::less<>>
+      derived_;
 
   mutable std::mutex statsMu_;
   SourceStats stats_;
@@ -534,18 +554,18 @@ void ManifestsSource::process(Pending& pending, bool initial) {
   }
   // Reported once all files are read: a directory that moved is briefly under both names.
   for (const ObjectId& id : contested) {
-    if (auto o = owners_.find(id); o != owners_.end() && o->second.size() > 1) {
+    if (auto o = objects_.find(id); o != objects_.end() && o->second.files.size() > 1) {
       SPDLOG_LOGGER_WARN(log_, "manifests object defined in several files, the last wins "
                          "kind={} namespace={} name={} files={} winner={}", kindName(id.kind),
-                         id.ns, id.name, o->second.size(), *o->second.rbegin());
+                         id.ns, id.name, o->second.files.size(), o->second.winnerPath());
     }
   }
   std::vector<ObjectId> removed;
-  std::vector<ObjectPtr> upserted;
+  std::vector<SharedObject> upserted;
   std::set<std::string> namespaces;
   resolve(touched, removed, upserted, namespaces);
   std::vector<ObjectId> derivedRemoved;
-  std::vector<EndpointSlice> derivedUpserted;
+  std::vector<SharedObject> derivedUpserted;
   derive(namespaces, derivedRemoved, derivedUpserted);
 
   // One batch, removals first: a key both removed and written in it ends up written.
@@ -555,11 +575,10 @@ void ManifestsSource::process(Pending& pending, bool initial) {
       batch.remove(id.kind, id.ns, id.name);
     }
   }
-  for (ObjectPtr& object : upserted) {
-    batch.upsert(std::move(object));  // shared with effective_: the store copies nothing
-  }
-  for (EndpointSlice& slice : derivedUpserted) {
-    batch.upsert(std::move(slice));
+  for (std::vector<SharedObject>* objects : {&upserted, &derivedUpserted}) {
+    for (SharedObject& object : *objects) {
+      batch.upsert(std::move(object));  // shared with objects_/derived_: the store copies nothing
+    }
   }
   [[maybe_unused]] const std::size_t ops = batch.size();
 
@@ -584,8 +603,10 @@ void ManifestsSource::process(Pending& pending, bool initial) {
   const std::size_t changed = batch.empty() ? 0 : store_->apply(std::move(batch));
 
   if (initial) {
+    const auto loaded = std::count_if(objects_.begin(), objects_.end(),
+                                      [](const auto& e) { return e.second.effective.has_value(); });
     SPDLOG_LOGGER_INFO(log_, "manifests loaded dir={} files={} objects={} derived_slices={}", dir_,
-                       files_.size(), effective_.size(), derivedCount);
+                       files_.size(), loaded, derivedCount);
   } else if (changed != 0) {
     SPDLOG_LOGGER_INFO(log_,
                        "manifests reloaded files_read={} removed={} written={} derived_changes={} "
@@ -705,10 +726,8 @@ void ManifestsSource::dropFile(const std::string& path, std::set<ObjectId>& touc
     return;
   }
   for (const auto& [id, object] : it->second.objects) {
-    touched.insert(id);
-    if (auto o = owners_.find(id); o != owners_.end()) {
-      o->second.erase(path);
-    }
+    touched.insert(*id);
+    objects_.at(*id).forgetFile(&it->first);
   }
   files_.erase(it);
   SPDLOG_LOGGER_DEBUG(log_, "manifests file removed file={}", path);
@@ -750,46 +769,56 @@ void ManifestsSource::refreshFile(const std::string& path, std::set<ObjectId>& t
     return;
   }
 
-  std::map<ObjectId, ObjectPtr> next;
+  std::map<ObjectId, SharedObject> next;
   for (Object& object : result.objects) {
     ObjectId id = idOf(object);
     // Within one file a later document redefines an earlier one, as `kubectl apply` would.
-    next.insert_or_assign(std::move(id), std::make_shared<const Object>(std::move(object)));
+    next.insert_or_assign(std::move(id), share(std::move(object)));
   }
   for (const DecodeError& e : result.errors) {
     // Like the API server refusing an invalid update: the version this file had stays.
     bool kept = false;
     if (auto id = idOf(e); id && next.count(*id) == 0) {
-      if (auto old = file.objects.find(*id); old != file.objects.end()) {
-        next.emplace(*id, old->second);
-        kept = true;
+      if (auto o = objects_.find(*id); o != objects_.end()) {
+        if (const SharedObject* old = findIn(file.objects, &o->first)) {
+          next.emplace(*id, *old);
+          kept = true;
+        }
       }
     }
     SPDLOG_LOGGER_WARN(log_, "manifests object refused kept_previous={} error={}", kept, e.str());
   }
   countErrors(result.errors.size());
 
+  const std::string* pathKey = &files_.find(path)->first;
   for (const auto& [id, object] : file.objects) {
-    if (next.count(id) == 0) {
-      touched.insert(id);
-      if (auto o = owners_.find(id); o != owners_.end()) {
-        o->second.erase(path);
+    if (next.count(*id) == 0) {
+      touched.insert(*id);
+      objects_.at(*id).forgetFile(pathKey);
+    }
+  }
+  FileObjects objects;
+  objects.reserve(next.size());
+  for (auto& [id, object] : next) {
+    touched.insert(id);
+    auto entry = objects_.try_emplace(id).first;
+    Tracked& tracked = entry->second;
+    if (std::find(tracked.files.begin(), tracked.files.end(), pathKey) == tracked.files.end()) {
+      tracked.files.push_back(pathKey);
+      if (tracked.files.size() > 1) {
+        contested.insert(id);
       }
     }
+    objects.emplace_back(&entry->first, std::move(object));
   }
-  for (const auto& [id, object] : next) {
-    touched.insert(id);
-    auto& owners = owners_[id];
-    if (owners.insert(path).second && owners.size() > 1) {
-      contested.insert(id);
-    }
-  }
-  file.objects = std::move(next);
+  std::sort(objects.begin(), objects.end(),
+            [](const auto& x, const auto& y) { return std::less<>{}(x.first, y.first); });
+  file.objects = std::move(objects);
   file.skipped = result.skipped;
 }
 
 void ManifestsSource::resolve(const std::set<ObjectId>& touched, std::vector<ObjectId>& removals,
-                              std::vector<ObjectPtr>& upserts,
+                              std::vector<SharedObject>& upserts,
                               std::set<std::string>& namespaces) {
   auto note = [&](const ObjectId& id) {
     if (id.kind == Kind::Service || id.kind == Kind::Pod || id.kind == Kind::EndpointSlice) {
@@ -797,59 +826,54 @@ void ManifestsSource::resolve(const std::set<ObjectId>& touched, std::vector<Obj
     }
   };
   for (const ObjectId& id : touched) {
-    ObjectPtr winner;
-    if (auto o = owners_.find(id); o != owners_.end()) {
-      if (o->second.empty()) {
-        owners_.erase(o);
-      } else {
-        winner = files_.at(*o->second.rbegin()).objects.at(id);
-      }
-    }
-    auto current = effective_.find(id);
-    if (!winner) {
-      if (current != effective_.end()) {
-        note(id);
-        removals.push_back(id);
-        effective_.erase(current);
-      }
+    auto o = objects_.find(id);
+    if (o == objects_.end()) {
       continue;
     }
-    if (current != effective_.end()) {
-      if (*current->second == *winner) {
-        current->second = std::move(winner);  // same value; share the newest copy
-        continue;
+    Tracked& tracked = o->second;
+    if (tracked.files.empty()) {
+      if (tracked.effective) {
+        note(id);
+        removals.push_back(id);
       }
-      current->second = winner;
-    } else {
-      effective_.emplace(id, winner);
+      objects_.erase(o);  // no file refers to it any more
+      continue;
     }
+    const SharedObject& winner = *findIn(files_.at(tracked.winnerPath()).objects, &o->first);
+    if (tracked.effective && sameValue(*tracked.effective, winner)) {
+      tracked.effective = winner;  // same value; share the newest copy
+      continue;
+    }
+    tracked.effective = winner;
     note(id);
-    upserts.push_back(std::move(winner));
+    upserts.push_back(winner);
   }
 }
 
 template <class T>
 std::vector<const T*> ManifestsSource::effectiveOf(Kind kind, const std::string& ns) const {
   std::vector<const T*> out;
-  for (auto it = effective_.lower_bound(ObjectId{kind, ns, {}});
-       it != effective_.end() && it->first.kind == kind && it->first.ns == ns; ++it) {
-    out.push_back(&std::get<T>(*it->second));
+  for (auto it = objects_.lower_bound(ObjectId{kind, ns, {}});
+       it != objects_.end() && it->first.kind == kind && it->first.ns == ns; ++it) {
+    if (it->second.effective) {
+      out.push_back(std::get<std::shared_ptr<const T>>(*it->second.effective).get());
+    }
   }
   return out;
 }
 
 void ManifestsSource::derive(const std::set<std::string>& namespaces,
                              std::vector<ObjectId>& removals,
-                             std::vector<EndpointSlice>& upserts) {
+                             std::vector<SharedObject>& upserts) {
   for (const std::string& ns : namespaces) {
     std::vector<EndpointSlice> made =
         endpointSlicesFromPods(effectiveOf<Service>(Kind::Service, ns),
                                effectiveOf<Pod>(Kind::Pod, ns),
                                effectiveOf<EndpointSlice>(Kind::EndpointSlice, ns));
-    std::map<std::string, EndpointSlice> next;
+    std::map<std::string, std::shared_ptr<const EndpointSlice>> next;
     for (EndpointSlice& slice : made) {
       std::string name = slice.meta.name;
-      next.emplace(std::move(name), std::move(slice));
+      next.emplace(std::move(name), std::make_shared<const EndpointSlice>(std::move(slice)));
     }
     auto prevIt = derived_.find(ns);
     if (prevIt != derived_.end()) {
@@ -859,13 +883,15 @@ void ManifestsSource::derive(const std::set<std::string>& namespaces,
         }
       }
     }
-    for (const auto& [name, slice] : next) {
+    for (auto& [name, slice] : next) {
       if (prevIt != derived_.end()) {
-        if (auto p = prevIt->second.find(name); p != prevIt->second.end() && p->second == slice) {
+        if (auto p = prevIt->second.find(name);
+            p != prevIt->second.end() && *p->second == *slice) {
+          slice = p->second;  // the store holds this one
           continue;
         }
       }
-      upserts.push_back(slice);
+      upserts.emplace_back(slice);
     }
     if (next.empty()) {
       if (prevIt != derived_.end()) {

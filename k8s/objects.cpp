@@ -1,6 +1,8 @@
 #include "k8s/objects.h"
 
 #include <array>
+#include <type_traits>
+#include <utility>
 
 namespace kdp::k8s {
 
@@ -8,6 +10,7 @@ namespace {
 constexpr std::array<std::string_view, kKindCount> kKindNames = {
     "Namespace", "Service", "EndpointSlice", "Ingress", "IngressClass", "Secret", "Pod", "Node"};
 static_assert(std::variant_size_v<Object> == kKindCount);
+static_assert(std::variant_size_v<SharedObject> == kKindCount);
 }  // namespace
 
 std::string_view kindName(Kind kind) {
@@ -51,6 +54,35 @@ Kind kindOf(const Object& object) {
 
 const ObjectMeta& metaOf(const Object& object) {
   return std::visit([](const auto& o) -> const ObjectMeta& { return o.meta; }, object);
+}
+
+SharedObject share(Object&& object) {
+  return std::visit(
+      [](auto&& o) -> SharedObject {
+        using T = std::decay_t<decltype(o)>;
+        return std::make_shared<const T>(std::move(o));
+      },
+      std::move(object));
+}
+
+Kind kindOf(const SharedObject& object) {
+  return static_cast<Kind>(object.index());
+}
+
+const ObjectMeta& metaOf(const SharedObject& object) {
+  return std::visit([](const auto& o) -> const ObjectMeta& { return o->meta; }, object);
+}
+
+bool sameValue(const SharedObject& a, const SharedObject& b) {
+  if (a.index() != b.index()) {
+    return false;
+  }
+  return std::visit(
+      [&](const auto& x) {
+        const auto& y = std::get<std::decay_t<decltype(x)>>(b);
+        return x == y || *x == *y;
+      },
+      a);
 }
 
 }  // namespace kdp::k8s

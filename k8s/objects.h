@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -288,6 +289,22 @@ using Object = std::variant<Namespace, Service, EndpointSlice, Ingress, IngressC
 
 Kind kindOf(const Object& object);
 const ObjectMeta& metaOf(const Object& object);
+
+/// An immutable object allocated as its own kind (an EndpointSlice does not pay for the largest
+/// alternative of Object), shared by a source and the store's snapshots. Same alternative order
+/// as Object.
+using SharedObject =
+    std::variant<std::shared_ptr<const Namespace>, std::shared_ptr<const Service>,
+                 std::shared_ptr<const EndpointSlice>, std::shared_ptr<const Ingress>,
+                 std::shared_ptr<const IngressClass>, std::shared_ptr<const Secret>,
+                 std::shared_ptr<const Pod>, std::shared_ptr<const Node>>;
+
+/// Moves `object` into an allocation of its own kind.
+SharedObject share(Object&& object);
+Kind kindOf(const SharedObject& object);
+const ObjectMeta& metaOf(const SharedObject& object);
+/// Same kind and equal values (the pointers need not be the same).
+bool sameValue(const SharedObject& a, const SharedObject& b);
 
 /// True for kinds that live in a namespace.
 constexpr bool isNamespaced(Kind kind) {

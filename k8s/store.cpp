@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <type_traits>
 
 namespace kdp::k8s {
 
@@ -52,12 +53,22 @@ std::string sliceKeyPrefix(std::string_view ns, std::string_view service) {
   return key;
 }
 
-std::string storeKey(const Object& object) {
-  if (const auto* slice = std::get_if<EndpointSlice>(&object)) {
-    return sliceKeyPrefix(slice->meta.namespace_, slice->serviceName) + slice->meta.name;
+namespace {
+std::string storeKeyOf(Kind kind, const ObjectMeta& meta, const EndpointSlice* slice) {
+  if (slice != nullptr) {
+    return sliceKeyPrefix(meta.namespace_, slice->serviceName) + meta.name;
   }
-  const ObjectMeta& meta = metaOf(object);
-  return storeKey(kindOf(object), meta.namespace_, meta.name);
+  return storeKey(kind, meta.namespace_, meta.name);
+}
+}  // namespace
+
+std::string storeKey(const Object& object) {
+  return storeKeyOf(kindOf(object), metaOf(object), std::get_if<EndpointSlice>(&object));
+}
+
+std::string storeKey(const SharedObject& object) {
+  const auto* slice = std::get_if<std::shared_ptr<const EndpointSlice>>(&object);
+  return storeKeyOf(kindOf(object), metaOf(object), slice ? slice->get() : nullptr);
 }
 
 // --- Snapshot --------------------------------------------------------------------------------
@@ -212,7 +223,7 @@ std::size_t Store::apply(Batch&& batch) {
     };
 
     for (auto& op : batch.ops_) {
-      if (!op.object) {
+      if (!op.isUpsert) {
         std::string key = storeKey(op.kind, op.ns, op.name);
         if (op.kind == Kind::EndpointSlice) {
           auto it = sliceKeys_.find(key);
@@ -225,10 +236,10 @@ std::size_t Store::apply(Batch&& batch) {
         eraseKey(op.kind, key);
         continue;
       }
-      const Kind kind = kindOf(*op.object);
-      std::string key = storeKey(*op.object);
+      const Kind kind = op.kind;
+      std::string key = storeKey(op.object);
       if (kind == Kind::EndpointSlice) {
-        const ObjectMeta& meta = metaOf(*op.object);
+        const ObjectMeta& meta = metaOf(op.object);
         auto [it, fresh] = sliceKeys_.try_emplace(storeKey(kind, meta.namespace_, meta.name), key);
         if (!fresh && it->second != key) {
           eraseKey(kind, it->second);
@@ -236,22 +247,21 @@ std::size_t Store::apply(Batch&& batch) {
         }
       }
       std::visit(
-          [&](const auto& obj) {
-            using T = std::decay_t<decltype(obj)>;
+          [&](auto& object) {
+            using T = std::remove_const_t<typename std::decay_t<decltype(object)>::element_type>;
             auto& map = working_.of<T>();
-            if (const T* old = map.get(key); old && *old == obj) {
+            if (const T* old = map.get(key); old && *old == *object) {
               ++stats_.noopUpserts;
               return;
             }
-            // Shares the batch's object (aliasing constructor): no copy.
-            std::shared_ptr<const T> fresh(op.object, &obj);
-            refNamespace(fresh->meta, kind, +1);
+            refNamespace(object->meta, kind, +1);
             changed(kind, key);
-            if (auto old = map.set(std::move(key), std::move(fresh))) {
+            // Shares the batch's object: no copy.
+            if (auto old = map.set(std::move(key), std::move(object))) {
               refNamespace(old->meta, kind, -1);
             }
           },
-          *op.object);
+          op.object);
     }
     if (changes.empty()) {
       return 0;

@@ -31,6 +31,7 @@ namespace kdp::k8s {
 
 /// The store key of an object (see above).
 std::string storeKey(const Object& object);
+std::string storeKey(const SharedObject& object);
 std::string storeKey(Kind kind, std::string_view ns, std::string_view name);
 /// Key prefix of the EndpointSlices of Service ns/name ("ns/name/").
 std::string sliceKeyPrefix(std::string_view ns, std::string_view service);
@@ -97,16 +98,15 @@ struct Update {
 /// Writes for one atomic store version: upserts and removals, applied in order.
 class Batch {
  public:
-  void upsert(Object object) {
-    ops_.push_back(Op{std::make_shared<const Object>(std::move(object)), Kind::Namespace, {}, {}});
-  }
+  void upsert(Object object) { upsert(share(std::move(object))); }
   /// Upserts an object the caller shares: the store keeps a reference to it, no copy.
-  void upsert(std::shared_ptr<const Object> object) {
-    ops_.push_back(Op{std::move(object), Kind::Namespace, {}, {}});
+  void upsert(SharedObject object) {
+    const Kind kind = kindOf(object);
+    ops_.push_back(Op{std::move(object), kind, true, {}, {}});
   }
   /// Removes kind namespace/name (namespace ignored for cluster-scoped kinds).
   void remove(Kind kind, std::string ns, std::string name) {
-    ops_.push_back(Op{nullptr, kind, std::move(ns), std::move(name)});
+    ops_.push_back(Op{SharedObject{}, kind, false, std::move(ns), std::move(name)});
   }
   /// Appends `other`'s writes after these (one store version for several sources of writes).
   void append(Batch&& other) {
@@ -120,9 +120,10 @@ class Batch {
  private:
   friend class Store;
   struct Op {
-    std::shared_ptr<const Object> object;  // set: upsert
-    Kind kind;                     // removal
-    std::string ns;
+    SharedObject object;  // upsert: the object
+    Kind kind;
+    bool isUpsert;
+    std::string ns;       // removal: namespace and name
     std::string name;
   };
   std::vector<Op> ops_;
