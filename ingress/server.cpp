@@ -81,7 +81,6 @@ constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable_t<Executor>{});
 
 constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
 constexpr auto kBodyTimeout = std::chrono::seconds(60);    // each body read or write
-constexpr auto kPoolIdle = std::chrono::seconds(30);
 constexpr std::size_t kPoolMaxIdle = 64;  // per endpoint and worker
 constexpr std::uint32_t kHeaderLimit = 32 * 1024;
 constexpr std::uint32_t kUpstreamHeaderLimit = 64 * 1024;
@@ -189,6 +188,7 @@ void emplaceParser(std::optional<P>& p, FieldArena& arena) {
 // socket stays open, so a 408 can still be written. Deadlines are never early and at most two
 // ticks late.
 constexpr auto kTick = std::chrono::milliseconds(250);
+constexpr std::uint64_t kPoolIdleTicks = std::chrono::seconds(30) / kTick;  // pooled, idle
 constexpr std::uint64_t kNever = ~std::uint64_t{0};
 class DeadlineList;
 
@@ -339,39 +339,39 @@ void closeWrite(Stream& s) {
 }
 
 // A pooled connection that the upstream closed (or that has stray bytes) is not reusable:
-// a non-blocking peek tells without waiting. Only connections idle longer than this are
-// peeked: a busy connection saves the syscall, and a close that races a reuse within it is
-// caught by the retry of a request that failed before its body was sent.
-constexpr auto kPeekAfterIdle = std::chrono::milliseconds(100);
+// a non-blocking peek tells without waiting. Only connections checked in before the current
+// deadline tick (idle 0-250 ms at least) are peeked: a busy connection saves the syscall, and a
+// close that races a reuse within it is caught by the retry of a request that failed before its
+// body was sent.
 bool stillUsable(Socket& s) {
   char c;
   const ssize_t n = ::recv(s.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-// Writes `buffers` to a plain TCP stream: first one non-blocking sendmsg, which takes a small
-// message whole on a connection that is keeping up (the usual case) with no timer and no reactor
-// operation; whatever the kernel did not take goes asynchronously, under `timeout`.
+// Writing to a plain TCP stream: first one non-blocking sendmsg (sendNow), which takes a small
+// message whole on a connection that is keeping up (the usual case) with no timer, reactor
+// operation or coroutine; whatever the kernel did not take goes asynchronously (writeRest).
 template <std::size_t N>
-Task<beast::error_code> writeNow(TcpStream& stream, const std::array<asio::const_buffer, N>& buffers,
-                                 Clock::duration timeout) {
+std::size_t sendNow(TcpStream& stream, const std::array<asio::const_buffer, N>& buffers,
+                    beast::error_code& ec) {
   std::array<iovec, N> iov;
-  std::size_t total = 0;
   for (std::size_t i = 0; i < N; ++i) {
     iov[i] = {const_cast<void*>(buffers[i].data()), buffers[i].size()};
-    total += buffers[i].size();
   }
   msghdr msg{};
   msg.msg_iov = iov.data();
   msg.msg_iovlen = N;
-  const ssize_t sent = ::sendmsg(stream.socket().native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+  const ssize_t sent = ::sendmsg(stream.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
   if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-    co_return beast::error_code(errno, boost::system::system_category());
+    ec = beast::error_code(errno, boost::system::system_category());
   }
-  const std::size_t done = sent > 0 ? static_cast<std::size_t>(sent) : 0;
-  if (done == total) {
-    co_return beast::error_code{};
-  }
+  return sent > 0 ? static_cast<std::size_t>(sent) : 0;
+}
+
+template <std::size_t N>
+Task<beast::error_code> writeRest(TcpStream& stream, const std::array<asio::const_buffer, N>& buffers,
+                                  std::size_t done, Clock::duration timeout) {
   beast::buffers_suffix<std::array<asio::const_buffer, N>> rest(buffers);
   rest.consume(done);
   stream.expires_after(timeout);
@@ -385,7 +385,7 @@ struct Upstream {
   }
   TcpStream stream;
   beast::flat_buffer buffer;
-  Clock::time_point idleSince;
+  std::uint64_t idleSince = 0;  // in deadline ticks
 };
 using UpstreamPtr = std::unique_ptr<Upstream>;
 
@@ -501,13 +501,63 @@ struct BackendSeries {
 };
 
 // One per worker: registering a series takes the registry's lock, so each worker looks its
-// series up once and then only increments.
+// series up once and then only increments. A request whose Backend belongs to the newest route
+// table finds its series by the Backend's address (resolved once per table version and status);
+// others (a request that started before a swap, local answers) by name.
 class SeriesCache {
  public:
   explicit SeriesCache(metrics::Registry& r) : registry_(r) {}
 
-  void record(const Backend* b, unsigned status, double seconds, double upstreamSeconds,
-              std::uint64_t requestBytes, std::uint64_t responseBytes) {
+  // The route table requests are matched in from now on. Its Backends stay alive while it is
+  // held here, so their addresses cannot be reused by another Backend while cached.
+  void useTable(const std::shared_ptr<const RouteTable>& t) {
+    if (t != table_) {
+      table_ = t;
+      byBackend_.clear();
+    }
+  }
+
+  void record(const RouteTable* table, const Backend* b, unsigned status, double seconds,
+              double upstreamSeconds, std::uint64_t requestBytes, std::uint64_t responseBytes) {
+    if (b == nullptr || table == nullptr || table != table_.get()) {
+      observe(lookup(b), seconds, upstreamSeconds, requestBytes, responseBytes);
+      counter(b, status).inc();
+      return;
+    }
+    Resolved& r = byBackend_[b];
+    if (r.series == nullptr) {
+      r.series = &lookup(b);
+    }
+    observe(*r.series, seconds, upstreamSeconds, requestBytes, responseBytes);
+    for (const auto& [st, c] : r.counters) {
+      if (st == status) {
+        c->inc();
+        return;
+      }
+    }
+    metrics::Counter& c = counter(b, status);
+    r.counters.emplace_back(status, &c);
+    c.inc();
+  }
+
+ private:
+  struct Resolved {
+    BackendSeries* series = nullptr;
+    std::vector<std::pair<unsigned, metrics::Counter*>> counters;  // by status: a few
+  };
+
+  static void observe(const BackendSeries& s, double seconds, double upstreamSeconds,
+                      std::uint64_t requestBytes, std::uint64_t responseBytes) {
+    s.duration->observe(seconds);
+    if (upstreamSeconds >= 0) {
+      s.upstream->observe(upstreamSeconds);
+    }
+    s.requestSize->observe(static_cast<double>(requestBytes));
+    s.responseSize->observe(static_cast<double>(responseBytes));
+  }
+
+  // The series by name (registered on first use).
+  BackendSeries& lookup(const Backend* b) {
     // The key is built in a reused buffer, and labels only for a new series: a request that
     // finds its series allocates nothing here.
     std::string& key = key_;
@@ -535,13 +585,16 @@ class SeriesCache {
                                             sizeBuckets(), labels);
       sit = series_.find(key);
     }
-    BackendSeries& s = sit->second;
-    s.duration->observe(seconds);
-    if (upstreamSeconds >= 0) {
-      s.upstream->observe(upstreamSeconds);
+    return sit->second;
+  }
+
+  // The requests counter by name (registered on first use).
+  metrics::Counter& counter(const Backend* b, unsigned status) {
+    std::string& key = key_;
+    key.clear();
+    if (b != nullptr) {
+      key.append(b->ingress).append(1, '\0').append(b->service);
     }
-    s.requestSize->observe(static_cast<double>(requestBytes));
-    s.responseSize->observe(static_cast<double>(responseBytes));
     char digits[8];
     const auto end = std::to_chars(digits, digits + sizeof digits, status).ptr;
     key.append(1, '\0').append(digits, end);
@@ -555,10 +608,9 @@ class SeriesCache {
                                        labels))
                 .first;
     }
-    cit->second->inc();
+    return *cit->second;
   }
 
- private:
   static metrics::Labels baseLabels(const Backend* b) {
     if (b == nullptr) {
       return {{"namespace", ""}, {"ingress", ""}, {"service", ""}};
@@ -574,6 +626,8 @@ class SeriesCache {
   std::string key_;
   std::unordered_map<std::string, BackendSeries> series_;
   std::unordered_map<std::string, metrics::Counter*> requests_;
+  std::shared_ptr<const RouteTable> table_;
+  std::unordered_map<const Backend*, Resolved> byBackend_;
 };
 
 }  // namespace
@@ -642,9 +696,9 @@ struct Server::Impl {
   Task<bool> respondLocal(Stream& client, http::status status, unsigned version,
                                      bool keepAlive, std::string body,
                                      std::string_view location = {});
-  Task<UpstreamPtr> checkout(Worker& w, const HostPort& ep, const std::string& key,
-                                        bool& reused, beast::error_code& ec,
-                                        Clock::duration connectTimeout);
+  UpstreamPtr takePooled(Worker& w, const std::string& key);
+  Task<UpstreamPtr> connectUpstream(Worker& w, const HostPort& ep, beast::error_code& ec,
+                                    Clock::duration connectTimeout);
   void checkin(Worker& w, const std::string& key, UpstreamPtr up);
   void bind(std::optional<Acceptor>& acceptor, asio::io_context& ioc, const HostPort& at,
             std::uint16_t& port, const char* flag);
@@ -751,27 +805,30 @@ Task<bool> Server::Impl::respondLocal(Stream& client, http::status status,
   co_return !ec && keepAlive;
 }
 
-Task<UpstreamPtr> Server::Impl::checkout(Worker& w, const HostPort& ep,
-                                                    const std::string& key, bool& reused,
-                                                    beast::error_code& ec,
-                                                    Clock::duration connectTimeout) {
-  reused = false;
+// An idle pooled connection to the endpoint `key`, or null. Not a coroutine: a reused
+// connection costs no coroutine frame or resumption.
+UpstreamPtr Server::Impl::takePooled(Worker& w, const std::string& key) {
   auto it = w.pool.find(key);
-  if (it != w.pool.end()) {
-    auto& idle = it->second;
-    const auto now = Clock::now();
-    while (!idle.empty()) {
-      UpstreamPtr up = std::move(idle.back());
-      idle.pop_back();
-      const auto idleFor = now - up->idleSince;
-      if (idleFor < kPoolIdle &&
-          (idleFor < kPeekAfterIdle || stillUsable(up->stream.socket()))) {
-        reused = true;
-        metrics.pooledReuse.inc();
-        co_return up;
-      }
+  if (it == w.pool.end()) {
+    return nullptr;
+  }
+  auto& idle = it->second;
+  const std::uint64_t now = w.deadlines.now();
+  while (!idle.empty()) {
+    UpstreamPtr up = std::move(idle.back());
+    idle.pop_back();
+    const std::uint64_t idleTicks = now - up->idleSince;
+    if (idleTicks < kPoolIdleTicks && (idleTicks == 0 || stillUsable(up->stream.socket()))) {
+      metrics.pooledReuse.inc();
+      return up;
     }
   }
+  return nullptr;
+}
+
+Task<UpstreamPtr> Server::Impl::connectUpstream(Worker& w, const HostPort& ep,
+                                                beast::error_code& ec,
+                                                Clock::duration connectTimeout) {
   auto up = std::make_unique<Upstream>(w.ioc, w.deadlines);
   const tcp::endpoint endpoint(asio::ip::make_address(ep.ip.str(), ec), ep.port);
   if (ec) {
@@ -794,7 +851,7 @@ void Server::Impl::checkin(Worker& w, const std::string& key, UpstreamPtr up) {
     return;
   }
   up->stream.expires_never();
-  up->idleSince = Clock::now();
+  up->idleSince = w.deadlines.now();
   idle.push_back(std::move(up));
 }
 
@@ -826,10 +883,11 @@ Task<bool> Server::Impl::handle(Worker& w, Stream& client, beast::flat_buffer& c
   line.target = target;
   line.host = hostHeader;
   line.version = version;
+  const RouteTable* matchedIn = nullptr;  // the table the request was routed by, once it was
   auto finish = [&](unsigned status, bool ok) {
     line.status = status;
     line.seconds = std::chrono::duration<double>(Clock::now() - started).count();
-    w.series.record(line.backend, status, line.seconds, line.upstreamSeconds, line.bytesIn,
+    w.series.record(matchedIn, line.backend, status, line.seconds, line.upstreamSeconds, line.bytesIn,
                     line.bytesOut);
     accessLog(line);
     return ok;
@@ -848,6 +906,8 @@ Task<bool> Server::Impl::handle(Worker& w, Stream& client, beast::flat_buffer& c
   const std::string host = normalizeHost(hostHeader);
   const std::string_view path = std::string_view(target).substr(0, target.find('?'));
   const std::shared_ptr<const RouteTable> routes = table.load();
+  w.series.useTable(routes);
+  matchedIn = routes.get();
   if (!routes) {
     co_return co_await local(http::status::service_unavailable, "not ready\n");
   }
@@ -928,9 +988,12 @@ Task<bool> Server::Impl::handle(Worker& w, Stream& client, beast::flat_buffer& c
     line.upstream = *chosenName;
     be.started(index);
     inflight.emplace(be, index);
-    bool reused = false;
     beast::error_code ec;
-    up = co_await checkout(w, *chosen, *chosenName, reused, ec, connectTimeout);
+    up = takePooled(w, *chosenName);
+    const bool reused = up != nullptr;
+    if (!reused) {
+      up = co_await connectUpstream(w, *chosen, ec, connectTimeout);
+    }
     if (!up) {
       // Nothing was sent: any request may go to the next endpoint.
       metrics.connectErrors.inc();
@@ -948,8 +1011,11 @@ Task<bool> Server::Impl::handle(Worker& w, Stream& client, beast::flat_buffer& c
       auto [hec, hn] = co_await http::async_write_header(up->stream, *sr, kUseTuple);
       wec = hec;
     } else {
-      wec = co_await writeNow(up->stream, std::array{asio::const_buffer(asio::buffer(scratch.head))},
-                              readTimeout);
+      const std::array out{asio::const_buffer(asio::buffer(scratch.head))};
+      const std::size_t done = sendNow(up->stream, out, wec);
+      if (!wec && done != scratch.head.size()) {
+        wec = co_await writeRest(up->stream, out, done, readTimeout);
+      }
     }
     if (wec) {
       up.reset();
@@ -1111,7 +1177,10 @@ Task<bool> Server::Impl::handle(Worker& w, Stream& client, beast::flat_buffer& c
                                                 asio::buffer(up->buffer.data(), bodyBytes)};
     beast::error_code fec;
     if constexpr (std::is_same_v<Stream, TcpStream>) {
-      fec = co_await writeNow(client, out, kBodyTimeout);
+      const std::size_t done = sendNow(client, out, fec);
+      if (!fec && done != scratch.head.size() + bodyBytes) {
+        fec = co_await writeRest(client, out, done, kBodyTimeout);
+      }
     } else {
       beast::get_lowest_layer(client).expires_after(kBodyTimeout);
       auto [tec, tn] = co_await asio::async_write(client, out, kUseTuple);
@@ -1197,11 +1266,11 @@ Task<> Server::Impl::serve(Worker& w, Stream& stream, const ConnInfo& info) {
         }
         co_await respondLocal(stream, st, 11, false,
                               std::string(obsolete_reason(st)) + "\n");
-        w.series.record(nullptr, static_cast<unsigned>(st), 0, -1, 0, 0);
+        w.series.record(nullptr, nullptr, static_cast<unsigned>(st), 0, -1, 0, 0);
       } else if (ec == beast::error::timeout && buffer.size() != 0) {
         co_await respondLocal(stream, http::status::request_timeout, 11, false,
                               "408 request timeout\n");
-        w.series.record(nullptr, 408, 0, -1, 0, 0);
+        w.series.record(nullptr, nullptr, 408, 0, -1, 0, 0);
       }
       co_return;
     }
@@ -1210,7 +1279,7 @@ Task<> Server::Impl::serve(Worker& w, Stream& stream, const ConnInfo& info) {
         parser.get().find(http::field::transfer_encoding) != parser.get().end()) {
       co_await respondLocal(stream, http::status::bad_request, 11, false,
                             "400 bad request: Content-Length with Transfer-Encoding\n");
-      w.series.record(nullptr, 400, 0, -1, 0, 0);
+      w.series.record(nullptr, nullptr, 400, 0, -1, 0, 0);
       co_return;
     }
     // A Transfer-Encoding whose final coding is not chunked leaves the body's length unknown
@@ -1223,7 +1292,7 @@ Task<> Server::Impl::serve(Worker& w, Stream& stream, const ConnInfo& info) {
       co_await respondLocal(stream, http::status::bad_request, 11, false,
                             badTe ? "400 bad request: Transfer-Encoding\n"
                                   : "400 bad request: Host\n");
-      w.series.record(nullptr, 400, 0, -1, 0, 0);
+      w.series.record(nullptr, nullptr, 400, 0, -1, 0, 0);
       co_return;
     }
     const bool keep = co_await handle(w, stream, buffer, parser, info, scratch);
