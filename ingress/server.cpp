@@ -651,6 +651,15 @@ struct Worker {
   std::thread thread;
 };
 
+// Lets the worker's other ready handlers run first. A read that starts right after its request or
+// response went out would find nothing (Asio's read tries recv before waiting: one EAGAIN
+// syscall per read); when other connections have work queued, the answer has usually come by
+// the time they are done, and the read takes it at once. With nothing else queued it costs a
+// post and no syscall.
+auto yieldBeforeRead(Worker& w) {
+  return asio::post(w.ioc.get_executor(), asio::use_awaitable_t<Executor>{});
+}
+
 // The worker's deadline clock: runs until the io_context stops.
 Task<> tickDeadlines(Worker& w) {
   Timer timer(w.ioc);
@@ -1060,6 +1069,9 @@ Task<bool> Server::Impl::handle(Worker& w, Stream& client, beast::flat_buffer& c
       rp->skip(true);
     }
     up->stream.expires_after(readTimeout);
+    if (up->buffer.size() == 0) {
+      co_await yieldBeforeRead(w);
+    }
     auto [rec, rn] = co_await http::async_read_header(up->stream, up->buffer, *rp, kUseTuple);
     rec = up->stream.result(rec);
     // Interim responses (100 Continue, 103 Early Hints) are dropped; the final one follows.
@@ -1250,6 +1262,9 @@ Task<> Server::Impl::serve(Worker& w, Stream& stream, const ConnInfo& info) {
     // The deadline covers the whole header: a client trickling bytes (slowloris) is cut off.
     beast::get_lowest_layer(stream).expires_after(n == 0 ? options.clientHeaderTimeout
                                                             : options.clientIdleTimeout);
+    if (n > 0 && buffer.size() == 0) {
+      co_await yieldBeforeRead(w);
+    }
     auto [readEc, bytes] = co_await http::async_read_header(stream, buffer, parser, kUseTuple);
     const beast::error_code ec = beast::get_lowest_layer(stream).result(readEc);
     if (n > 0 && ec == beast::error::timeout && buffer.size() == 0) {
