@@ -1,5 +1,7 @@
 #include "ingress/status.h"
 
+#include <simdjson.h>
+
 #include <algorithm>
 
 #include "ingress/routes.h"
@@ -130,115 +132,65 @@ std::string statusJson(const LoadBalancerStatus& status) {
 
 namespace {
 
-bool isSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
-/// Index just past the JSON string starting at text[i] == '"'; npos when unterminated.
-std::size_t skipString(std::string_view text, std::size_t i) {
-  for (++i; i < text.size(); ++i) {
-    if (text[i] == '\\') {
-      ++i;
-    } else if (text[i] == '"') {
-      return i + 1;
-    }
-  }
-  return std::string_view::npos;
+std::string_view trimEnd(std::string_view text) {
+  const auto last = text.find_last_not_of(" \t\n\r");
+  return text.substr(0, last == std::string_view::npos ? 0 : last + 1);
 }
 
-/// Index just past the JSON value starting at text[i] (no whitespace before it); npos when cut.
-std::size_t skipValue(std::string_view text, std::size_t i) {
-  if (i >= text.size()) {
-    return std::string_view::npos;
+/// The bytes of `value` (consumed). simdjson's spans run on to the next token: trimmed.
+std::optional<std::string_view> rawSpan(simdjson::ondemand::value value) {
+  using simdjson::ondemand::json_type;
+  json_type type;
+  if (value.type().get(type)) {
+    return std::nullopt;
   }
-  if (text[i] == '"') {
-    return skipString(text, i);
+  std::string_view raw = value.raw_json_token();
+  simdjson::ondemand::object object;
+  simdjson::ondemand::array array;
+  if ((type == json_type::object &&
+       (value.get_object().get(object) || object.raw_json().get(raw))) ||
+      (type == json_type::array && (value.get_array().get(array) || array.raw_json().get(raw)))) {
+    return std::nullopt;
   }
-  if (text[i] == '{' || text[i] == '[') {
-    int depth = 0;
-    while (i < text.size()) {
-      const char c = text[i];
-      if (c == '"') {
-        i = skipString(text, i);
-        if (i == std::string_view::npos) {
-          return i;
-        }
-        continue;
-      }
-      depth += (c == '{' || c == '[') ? 1 : (c == '}' || c == ']') ? -1 : 0;
-      ++i;
-      if (depth == 0) {
-        return i;
-      }
-    }
-    return std::string_view::npos;
-  }
-  // A number, true, false or null.
-  while (i < text.size() && !isSpace(text[i]) && text[i] != ',' && text[i] != '}' &&
-         text[i] != ']') {
-    ++i;
-  }
-  return i;
-}
-
-std::size_t skipSpace(std::string_view text, std::size_t i) {
-  while (i < text.size() && isSpace(text[i])) {
-    ++i;
-  }
-  return i;
+  return trimEnd(raw);
 }
 
 }  // namespace
 
 std::optional<std::string> replaceStatusMember(std::string_view object, std::string_view status) {
-  std::size_t i = skipSpace(object, 0);
-  if (i >= object.size() || object[i] != '{') {
+  // simdjson finds the member (strings holding braces or "status" are no trap) and checks the
+  // syntax; the splice then keeps every other byte as the API server sent it.
+  const simdjson::padded_string text(object);
+  simdjson::ondemand::parser parser;
+  simdjson::ondemand::document doc;
+  simdjson::ondemand::object top;
+  if (parser.iterate(text).get(doc) || doc.get_object().get(top)) {
     return std::nullopt;
   }
-  ++i;
   bool empty = true;
-  while (true) {
-    i = skipSpace(object, i);
-    if (i >= object.size()) {
-      return std::nullopt;
-    }
-    if (object[i] == '}') {
-      // No status member: add one before the closing brace.
-      std::string out(object.substr(0, i));
-      out += empty ? "" : ",";
-      out += "\"status\":";
-      out += status;
-      out += object.substr(i);
-      return out;
-    }
-    if (object[i] == ',') {
-      ++i;
-      continue;
-    }
-    if (object[i] != '"') {
-      return std::nullopt;
-    }
-    const std::size_t keyEnd = skipString(object, i);
-    if (keyEnd == std::string_view::npos) {
-      return std::nullopt;
-    }
-    const std::string_view key = object.substr(i + 1, keyEnd - i - 2);
-    i = skipSpace(object, keyEnd);
-    if (i >= object.size() || object[i] != ':') {
-      return std::nullopt;
-    }
-    const std::size_t valueStart = skipSpace(object, i + 1);
-    const std::size_t valueEnd = skipValue(object, valueStart);
-    if (valueEnd == std::string_view::npos) {
+  for (auto field : top) {
+    simdjson::ondemand::raw_json_string key;
+    if (field.key().get(key)) {
       return std::nullopt;
     }
     empty = false;
     if (key == "status") {
-      std::string out(object.substr(0, valueStart));
-      out += status;
-      out += object.substr(valueEnd);
-      return out;
+      const auto value = rawSpan(field.value());
+      if (!value) {
+        return std::nullopt;
+      }
+      const auto begin = static_cast<std::size_t>(value->data() - text.data());
+      return std::string(object.substr(0, begin)) + std::string(status) +
+             std::string(object.substr(begin + value->size()));
     }
-    i = valueEnd;
   }
+  // No status member: add one before the closing brace.
+  const std::string_view body = trimEnd(object);
+  if (body.empty() || body.back() != '}') {
+    return std::nullopt;
+  }
+  return std::string(body.substr(0, body.size() - 1)) + (empty ? "" : ",") + "\"status\":" +
+         std::string(status) + std::string(object.substr(body.size() - 1));
 }
 
 // --- Lease ---

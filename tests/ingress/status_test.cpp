@@ -170,6 +170,9 @@ TEST_CASE("ingress status: JSON and the textual status replacement", "[ingress][
         R"( { "a" : 1 , "status" : S } )");
   CHECK(*replaceStatusMember(R"({"a":true})", "S") == R"({"a":true,"status":S})");
   CHECK(*replaceStatusMember("{}", "S") == R"({"status":S})");
+  CHECK(*replaceStatusMember(R"({"status":{"x":[1,"]"]} ,"b":2})", "S") ==
+        R"({"status":S ,"b":2})");
+  CHECK_FALSE(replaceStatusMember(R"({"a":1} x)", "S"));
   CHECK_FALSE(replaceStatusMember("[1]", "S"));
   CHECK_FALSE(replaceStatusMember(R"({"a":"unterminated)", "S"));
   CHECK_FALSE(replaceStatusMember(R"({"a":{)", "S"));
