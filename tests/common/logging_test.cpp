@@ -89,6 +89,22 @@ TEST_CASE("logging: setup creates the named loggers with the level and format", 
   CHECK(std::count(text.begin(), text.end(), '\n') == 2);
 }
 
+TEST_CASE("logging: SPDLOG_LOGGER_DEBUG and _TRACE are compiled in, the runtime level decides",
+          "[logging]") {
+  // spdlog drops these macros at compile time below SPDLOG_ACTIVE_LEVEL (INFO unless defined):
+  // then --log-level debug would print none of them.
+  {
+    CapturedLogs logs(LogLevel::Trace, LogFormat::Text);
+    SPDLOG_LOGGER_DEBUG(kdp::logger("k8s"), "debug line n={}", 1);
+    SPDLOG_LOGGER_TRACE(kdp::logger("k8s"), "trace line n={}", 2);
+    CHECK(logs.text().find("debug k8s: debug line n=1") != std::string::npos);
+    CHECK(logs.text().find("trace k8s: trace line n=2") != std::string::npos);
+  }
+  CapturedLogs logs(LogLevel::Info, LogFormat::Text);
+  SPDLOG_LOGGER_DEBUG(kdp::logger("k8s"), "debug line n={}", 1);
+  CHECK(logs.text().empty());
+}
+
 TEST_CASE("logging: rate limiter admits N per second per site", "[logging]") {
   kdp::RateLimiter rl(3);
   const auto t0 = std::chrono::steady_clock::time_point(std::chrono::seconds(1000));
