@@ -6,7 +6,6 @@
 #include <stdexcept>
 
 #include "common/logging.h"
-#include "k8s/manifests_source.h"
 #include "k8s/source.h"
 #include "k8s/store.h"
 #include "proxy/compiler.h"
@@ -25,12 +24,6 @@ int fail(const std::string& message) {
 }
 
 }  // namespace
-
-int runOneShot(const ProxyOptions& options, const std::string& manifestsDir) {
-  return runOneShot(options, options.mode == ProxyMode::Cleanup
-                                 ? nullptr
-                                 : k8s::makeManifestsSource(manifestsDir));
-}
 
 int runOneShot(const ProxyOptions& options, std::unique_ptr<k8s::Source> source) {
   if (options.mode == ProxyMode::Cleanup) {

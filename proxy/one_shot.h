@@ -6,7 +6,6 @@
 //   explain    load the source, print what a new connection from --src to --dst would meet.
 
 #include <memory>
-#include <string>
 
 #include "k8s/source.h"
 #include "proxy/options.h"
@@ -18,7 +17,5 @@ namespace kdp::proxy {
 /// may be null for --cleanup. Prints errors as one line `kube-dataplane: ...` on stderr. Returns
 /// the process exit code. Main thread.
 int runOneShot(const ProxyOptions& options, std::unique_ptr<k8s::Source> source);
-/// The same on the manifests directory `manifestsDir`.
-int runOneShot(const ProxyOptions& options, const std::string& manifestsDir);
 
 }  // namespace kdp::proxy

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "app/cli.h"
+#include "k8s/manifests_source.h"
 #include "proxy/one_shot.h"
 
 using kdp::IpAddr;
@@ -104,7 +105,8 @@ endpoints:
   std::FILE* f = std::fopen(outFile.c_str(), "w");
   REQUIRE(f != nullptr);
   ::dup2(::fileno(f), 1);
-  const int rc = kdp::proxy::runOneShot(o.proxy, o.source.manifestsDir);
+  const int rc =
+      kdp::proxy::runOneShot(o.proxy, kdp::k8s::makeManifestsSource(o.source.manifestsDir));
   std::fflush(stdout);
   ::dup2(saved, 1);
   ::close(saved);
