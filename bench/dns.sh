@@ -89,17 +89,17 @@ CONF
 declare -A auth
 for threads in 1 2; do
   want auth || break
-  kport=$(free_port)
+  kport=$(kdp_free_port)
   "$bin" dns --manifests "$tmp/gen/manifests" --listen "127.0.0.1:$kport" --threads "$threads" \
     --upstream 127.0.0.1:9 --log-level warn 2>"$tmp/kdp-$threads.log" &
   kpid=$!
-  pids+=("$kpid")
-  nport=$(free_port)
+  KDP_PIDS+=("$kpid")
+  nport=$(kdp_free_port)
   nsd_conf "$tmp/nsd-$threads" "$nport" "$threads" "cluster.local:$tmp/gen/nsd/cluster.local.zone" \
     "10.in-addr.arpa:$tmp/gen/nsd/10.in-addr.arpa.zone"
   nsd -d -c "$tmp/nsd-$threads/nsd.conf" 2>"$tmp/nsd-$threads.err" &
   npid=$!
-  pids+=("$npid")
+  KDP_PIDS+=("$npid")
   wait_dns "$kport" svc-1.ns1.svc.cluster.local
   wait_dns "$nport" svc-1.ns1.svc.cluster.local
   # The same answers from both (dig +short, sorted), for a sample of the query mix.
@@ -134,11 +134,11 @@ done
 
 # --- 3. memory at rest: a fresh server, after its first load ------------------------------------
 if want memory; then
-kport=$(free_port)
+kport=$(kdp_free_port)
 "$bin" dns --manifests "$tmp/gen/manifests" --listen "127.0.0.1:$kport" --threads 2 \
   --upstream 127.0.0.1:9 --log-level warn 2>/dev/null &
 kpid=$!
-pids+=("$kpid")
+KDP_PIDS+=("$kpid")
 wait_dns "$kport" svc-1.ns1.svc.cluster.local
 sleep 1
 rss_idle=$(rss_mb "$kpid")
@@ -150,19 +150,19 @@ fi
 
 # --- 2. cached forwarding: kube-dataplane dns vs Unbound, one upstream (NSD) ----------------------
 if want forward; then
-uport=$(free_port)
+uport=$(kdp_free_port)
 nsd_conf "$tmp/nsd-up" "$uport" 1 "example.test:$tmp/gen/upstream.zone"
 nsd -d -c "$tmp/nsd-up/nsd.conf" 2>"$tmp/nsd-up.err" &
-pids+=($!)
+KDP_PIDS+=($!)
 wait_dns "$uport" name1.example.test
 mkdir -p "$tmp/m0"
 printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: default}\n' > "$tmp/m0/ns.yaml"
-kport=$(free_port)
+kport=$(kdp_free_port)
 "$bin" dns --manifests "$tmp/m0" --listen "127.0.0.1:$kport" --threads 1 \
   --upstream "127.0.0.1:$uport" --log-level warn 2>/dev/null &
 kpid=$!
-pids+=("$kpid")
-bport=$(free_port)
+KDP_PIDS+=("$kpid")
+bport=$(kdp_free_port)
 cat > "$tmp/unbound.conf" <<CONF
 server:
   interface: 127.0.0.1@$bport
@@ -192,7 +192,7 @@ remote-control:
 CONF
 unbound -d -c "$tmp/unbound.conf" 2>"$tmp/unbound.err" &
 bpid=$!
-pids+=("$bpid")
+KDP_PIDS+=("$bpid")
 wait_dns "$kport" name1.example.test
 wait_dns "$bport" name1.example.test
 # Fill both caches with every name once, then measure.

@@ -1,24 +1,9 @@
-# Shared by the dns benchmarks (bench/dns.sh, bench/dns_memory.sh): a scratch directory and the
-# processes started, both removed on exit; loopback ports; waiting for a real answer; /proc.
-# Sourced after `set -euo pipefail`.
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-free_port() {
-  python3 -c 'import socket
-for _ in range(100):
-    t=socket.socket(); t.bind(("127.0.0.1",0)); p=t.getsockname()[1]
-    u=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1",p)); print(p); break
-    except OSError: pass'
-}
+# Shared by the dns benchmarks (bench/dns.sh, bench/dns_memory.sh): waiting for a real answer;
+# /proc readings. Sourced after `set -euo pipefail`, from the repository root. The scratch
+# directory ($tmp), the processes started (KDP_PIDS, killed on exit) and free loopback ports
+# (kdp_free_port) come from the e2e tests' lib.sh.
+source tests/e2e/lib.sh
+tmp=$KDP_TMP
 wait_dns() {  # PORT NAME: until the server answers NAME (30 s at most)
   for _ in $(seq 300); do
     dig @127.0.0.1 -p "$1" +time=1 +tries=1 +short "$2" | grep -qE "^[0-9]" && return 0

@@ -22,7 +22,7 @@ machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /pro
 date=$(date -u +%Y-%m-%dT%H:%MZ)
 
 mkdir -p "$tmp/nsd"
-nport=$(free_port)
+nport=$(kdp_free_port)
 cat > "$tmp/nsd/nsd.conf" <<CONF
 server:
   ip-address: 127.0.0.1@$nport
@@ -52,14 +52,14 @@ CONF
 
 rss=() anon=() file=() hwm=() nsd_rss=()
 for r in $(seq "$runs"); do
-  kport=$(free_port)
+  kport=$(kdp_free_port)
   "$bin" dns --manifests "$tmp/gen/manifests" --listen "127.0.0.1:$kport" --threads 2 \
     --upstream 127.0.0.1:9 --log-level warn 2>"$tmp/kdp.log" &
   kpid=$!
-  pids+=("$kpid")
+  KDP_PIDS+=("$kpid")
   nsd -d -c "$tmp/nsd/nsd.conf" 2>"$tmp/nsd.err" &
   npid=$!
-  pids+=("$npid")
+  KDP_PIDS+=("$npid")
   wait_dns "$kport" svc-1.ns1.svc.cluster.local
   wait_dns "$nport" svc-1.ns1.svc.cluster.local
   sleep 1

@@ -9,19 +9,9 @@ examples=$(cd "$(dirname "$0")/../../examples" && pwd)
 command -v dig >/dev/null || kdp_fail "dig missing (scripts/packages/dns.txt: bind9-dnsutils)"
 command -v unbound >/dev/null || kdp_fail "unbound missing (scripts/packages/dns.txt)"
 
-free_udp_port() {
-  python3 -c 'import socket
-for _ in range(100):
-    t=socket.socket(); t.bind(("127.0.0.1",0)); p=t.getsockname()[1]
-    u=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1",p)); print(p); break
-    except OSError: pass'
-}
-
 # --- the upstream: Unbound with local zones only ("." static: NXDOMAIN for the rest, no traffic
 # leaves loopback) ---------------------------------------------------------------------------
-up_port=$(free_udp_port)
+up_port=$(kdp_free_port)
 mkdir -p "$KDP_TMP/unbound"
 {
   cat <<EOF
@@ -60,7 +50,7 @@ kdp_wait_for 10 dig @127.0.0.1 -p "$up_port" +time=1 +tries=1 www.example.test +
   kdp_fail "unbound did not start: $(cat "$KDP_TMP/unbound.log")"
 
 # A UDP port that swallows queries and never answers (a dead upstream that does not refuse).
-hole_port=$(free_udp_port)
+hole_port=$(kdp_free_port)
 kdp_spawn python3 -c "import socket,time
 s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1',$hole_port)); time.sleep(3600)"
 
@@ -110,7 +100,7 @@ endpoints:
 YAML
 for i in $(seq 1 60); do echo "- {addresses: [10.250.0.$i]}" >> "$KDP_TMP/m/80-dns-extra.yaml"; done
 
-port=$(free_udp_port)
+port=$(kdp_free_port)
 mport=$(kdp_free_port)
 murl="http://127.0.0.1:$mport"
 kdp_spawn "$KDP_BIN" dns --manifests "$KDP_TMP/m" --listen "127.0.0.1:$port" --metrics "127.0.0.1:$mport" \
@@ -244,14 +234,14 @@ grep -q '^kube_dataplane_dns_request_duration_seconds_count [1-9]' <<<"$metrics"
 
 # A dead upstream first: the next one answers; only dead ones: SERVFAIL within 2 s while cluster
 # names are answered at once.
-port2=$(free_udp_port)
+port2=$(kdp_free_port)
 kdp_spawn "$KDP_BIN" dns --manifests "$KDP_TMP/m" --listen "127.0.0.1:$port2" \
   --upstream "127.0.0.1:$hole_port,127.0.0.1:$up_port" --threads 1 2>"$KDP_TMP/log2"
 kdp_wait_for 10 dig @127.0.0.1 -p "$port2" +time=1 +tries=1 web.shop.svc.cluster.local +short ||
   kdp_fail "second server: $(cat "$KDP_TMP/log2")"
 out=$(dig @127.0.0.1 -p "$port2" +time=4 +tries=1 www.example.test A 2>&1)
 grep -q '192.0.2.1' <<<"$out" || kdp_fail "failover to the second upstream: $out"
-port3=$(free_udp_port)
+port3=$(kdp_free_port)
 kdp_spawn "$KDP_BIN" dns --manifests "$KDP_TMP/m" --listen "127.0.0.1:$port3" \
   --upstream "127.0.0.1:$hole_port" --threads 1 2>"$KDP_TMP/log3"
 kdp_wait_for 10 dig @127.0.0.1 -p "$port3" +time=1 +tries=1 web.shop.svc.cluster.local +short ||

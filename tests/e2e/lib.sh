@@ -27,9 +27,15 @@ kdp_fail() { echo "FAIL: $*" >&2; exit 1; }
 # Starts a command in the background and remembers it for cleanup: kdp_spawn CMD... ; pid in $!
 kdp_spawn() { "$@" & KDP_PIDS+=("$!"); }
 
-# A free TCP port on loopback.
+# A loopback port free for TCP and UDP both (DNS servers bind both). Also used by bench/.
 kdp_free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  python3 -c 'import socket
+for _ in range(100):
+    t = socket.socket(); t.bind(("127.0.0.1", 0)); p = t.getsockname()[1]
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        u.bind(("127.0.0.1", p)); print(p); break
+    except OSError: pass'
 }
 
 # Retries CMD every 50 ms until it succeeds or SECONDS pass: kdp_wait_for SECONDS CMD...
