@@ -80,6 +80,16 @@ void renderTable(std::string& out, const Table& t) {
       el.push_back(key(k) + " : " + verdict(v));
     }
   };
+  // The elements of backends-N (or affinity-backends-N): service . slot : ip . port.
+  auto backendsOf = [&](const auto& byCount, std::uint32_t n) {
+    el.clear();
+    if (auto it = byCount.find(n); it != byCount.end()) {
+      for (const auto& [k, b] : it->second) {
+        el.push_back(key(k.service) + " . " + std::to_string(k.slot) + " : " + b.ip.str() +
+                     " . " + std::to_string(b.port));
+      }
+    }
+  };
 
   vmapOf(t.serviceIps);
   renderSet(out, "map", kServiceIps, "type " + svcType + " : verdict", "", el);
@@ -105,13 +115,7 @@ void renderTable(std::string& out, const Table& t) {
   }
   renderSet(out, "set", kHairpin, "type " + addr + " . " + addr, "", el);
   for (std::uint32_t n : t.endpointCounts) {
-    el.clear();
-    if (auto it = t.backends.find(n); it != t.backends.end()) {
-      for (const auto& [k, b] : it->second) {
-        el.push_back(key(k.service) + " . " + std::to_string(k.slot) + " : " + b.ip.str() +
-                     " . " + std::to_string(b.port));
-      }
-    }
+    backendsOf(t.backends, n);
     renderSet(out, "map", backendsMapName(n),
               "typeof " + fam + " daddr . meta l4proto . th dport . numgen random mod 1 : " +
                   fam + " daddr . th dport",
@@ -123,13 +127,7 @@ void renderTable(std::string& out, const Table& t) {
     renderSet(out, "map", affinityMapName(n),
               "typeof numgen random mod 1 : ct mark\n\t\tsize " + std::to_string(kAffinityMapSize),
               "dynamic,timeout", {});
-    el.clear();
-    if (auto it = t.affinityBackends.find(n); it != t.affinityBackends.end()) {
-      for (const auto& [k, b] : it->second) {
-        el.push_back(key(k.service) + " . " + std::to_string(k.slot) + " : " + b.ip.str() +
-                     " . " + std::to_string(b.port));
-      }
-    }
+    backendsOf(t.affinityBackends, n);
     renderSet(out, "map", affinityBackendsMapName(n),
               "type " + svcType + " . mark : " + addr + " . inet_service", "", el);
   }

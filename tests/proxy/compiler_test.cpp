@@ -13,19 +13,11 @@
 
 using namespace kdp;
 using namespace kdp::proxy;
+using kdp::test::nodeA;
 using kdp::test::setsOf;
 using kdp::test::snapshotOf;
 
 namespace {
-
-NodeInfo nodeA() {
-  NodeInfo n;
-  n.name = "node-a";
-  n.nodeIps = {*IpAddr::parse("192.0.2.10")};
-  n.nodePortIps = n.nodeIps;
-  n.clusterCidrs = {*Cidr::parse("10.244.0.0/16")};
-  return n;
-}
 
 [[maybe_unused]] std::string compileSets(std::string_view yaml, const NodeInfo& node = nodeA()) {
   const auto text = renderNft(compile(*snapshotOf(yaml), node));

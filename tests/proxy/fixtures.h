@@ -1,6 +1,6 @@
 #pragma once
-// Test helpers: a Snapshot from YAML text (tests/support), and the sets/maps section of rendered
-// nft text.
+// Test helpers: a Snapshot from YAML text (tests/support), the sets/maps section of rendered
+// nft text, and a node.
 
 #include <catch2/catch.hpp>
 
@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/ip.h"
+#include "proxy/compiler.h"
 #include "support/snapshot.h"
 
 namespace kdp::test {
@@ -32,6 +34,16 @@ inline std::string setsOf(const std::string& text) {
     }
   }
   return out;
+}
+
+/// node-a at 192.0.2.10 (NodePorts there too), pods in 10.244.0.0/16.
+inline proxy::NodeInfo nodeA() {
+  proxy::NodeInfo n;
+  n.name = "node-a";
+  n.nodeIps = {*IpAddr::parse("192.0.2.10")};
+  n.nodePortIps = n.nodeIps;
+  n.clusterCidrs = {*Cidr::parse("10.244.0.0/16")};
+  return n;
 }
 
 }  // namespace kdp::test

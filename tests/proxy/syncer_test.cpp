@@ -14,15 +14,6 @@ using namespace kdp::proxy;
 
 namespace {
 
-NodeInfo node() {
-  NodeInfo n;
-  n.name = "node-a";
-  n.nodeIps = {*IpAddr::parse("192.0.2.10")};
-  n.nodePortIps = n.nodeIps;
-  n.clusterCidrs = {*Cidr::parse("10.244.0.0/16")};
-  return n;
-}
-
 /// Service web (ClusterIP 10.96.0.20:80) with the given endpoint IPs.
 Ruleset web(std::initializer_list<const char*> ips) {
   std::string yaml = R"(
@@ -44,7 +35,7 @@ endpoints:
   if (ips.size() == 0) {
     yaml += "[]\n";
   }
-  return compile(*kdp::test::snapshotOf(yaml), node());
+  return compile(*kdp::test::snapshotOf(yaml), kdp::test::nodeA());
 }
 
 }  // namespace
