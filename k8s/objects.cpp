@@ -1,6 +1,10 @@
 #include "k8s/objects.h"
 
+#include <algorithm>
 #include <array>
+#include <cstring>
+#include <ostream>
+#include <stdexcept>
 #include <type_traits>
 #include <utility>
 
@@ -83,6 +87,125 @@ bool sameValue(const SharedObject& a, const SharedObject& b) {
         return x == y || *x == *y;
       },
       a);
+}
+
+// --- CompactString ---------------------------------------------------------------------------
+
+void CompactString::assign(std::string_view text) {
+  if (text.empty()) {
+    block_.reset();
+    return;
+  }
+  const auto size = static_cast<std::uint32_t>(text.size());
+  auto block = std::make_unique_for_overwrite<char[]>(sizeof size + size);
+  std::memcpy(block.get(), &size, sizeof size);
+  std::memcpy(block.get() + sizeof size, text.data(), size);
+  block_ = std::move(block);
+}
+
+std::string_view CompactString::view() const noexcept {
+  if (!block_) {
+    return {};
+  }
+  std::uint32_t size = 0;
+  std::memcpy(&size, block_.get(), sizeof size);
+  return {block_.get() + sizeof size, size};
+}
+
+std::ostream& operator<<(std::ostream& out, const CompactString& s) {
+  return out << s.view();
+}
+
+// --- AddressList -----------------------------------------------------------------------------
+
+AddressList::AddressList(std::initializer_list<IpAddr> ips) {
+  for (const IpAddr& ip : ips) {
+    push_back(ip);
+  }
+}
+
+AddressList::AddressList(const AddressList& other) : one_(other.one_), size_(other.size_) {
+  if (size_ > 1) {
+    many_ = std::make_unique<IpAddr[]>(size_);
+    std::copy(other.begin(), other.end(), many_.get());
+  }
+}
+
+AddressList::AddressList(AddressList&& other) noexcept
+    : one_(other.one_), size_(other.size_), many_(std::move(other.many_)) {
+  other.size_ = 0;
+}
+
+AddressList& AddressList::operator=(const AddressList& other) {
+  if (this != &other) {
+    *this = AddressList(other);
+  }
+  return *this;
+}
+
+AddressList& AddressList::operator=(AddressList&& other) noexcept {
+  if (this != &other) {
+    one_ = other.one_;
+    size_ = other.size_;
+    many_ = std::move(other.many_);
+    other.size_ = 0;
+  }
+  return *this;
+}
+
+const IpAddr& AddressList::at(std::size_t i) const {
+  if (i >= size_) {
+    throw std::out_of_range("AddressList::at");
+  }
+  return data()[i];
+}
+
+void AddressList::push_back(const IpAddr& ip) {
+  if (size_ == 0) {
+    one_ = ip;
+    size_ = 1;
+    return;
+  }
+  auto grown = std::make_unique<IpAddr[]>(size_ + 1);
+  std::copy(begin(), end(), grown.get());
+  grown[size_] = ip;
+  many_ = std::move(grown);
+  ++size_;
+}
+
+void AddressList::clear() noexcept {
+  many_.reset();
+  size_ = 0;
+}
+
+bool operator==(const AddressList& a, const AddressList& b) noexcept {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end());
+}
+
+bool operator==(const AddressList& a, const std::vector<IpAddr>& b) noexcept {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end());
+}
+
+// --- Endpoint --------------------------------------------------------------------------------
+
+const EndpointDetails& Endpoint::details() const {
+  static const EndpointDetails kNone;
+  return extra ? *extra : kNone;
+}
+
+void Endpoint::setDetails(EndpointDetails d) {
+  if (d.empty()) {
+    extra.reset();
+  } else {
+    extra = std::make_shared<const EndpointDetails>(std::move(d));
+  }
+}
+
+bool Endpoint::operator==(const Endpoint& other) const {
+  return addresses == other.addresses && conditions == other.conditions &&
+         hostname == other.hostname && nodeName == other.nodeName &&
+         targetPodName == other.targetPodName &&
+         (extra == other.extra || details() == other.details());
 }
 
 }  // namespace kdp::k8s

@@ -4,6 +4,8 @@
 // never deal with "absent" where the API defines a default. Plain values: no I/O, no Boost.
 
 #include <cstdint>
+#include <initializer_list>
+#include <iosfwd>
 #include <map>
 #include <memory>
 #include <optional>
@@ -17,6 +19,45 @@
 namespace kdp::k8s {
 
 using StringMap = std::map<std::string, std::string, std::less<>>;
+
+/// A string in 8 bytes: null when empty, else one heap block holding the size and the bytes.
+/// For the fields of objects there are many of (endpoints), mostly empty or short.
+class CompactString {
+ public:
+  CompactString() = default;
+  explicit CompactString(std::string_view text) { assign(text); }
+  CompactString(const CompactString& other) { assign(other.view()); }
+  CompactString(CompactString&&) noexcept = default;
+  CompactString& operator=(const CompactString& other) {
+    if (this != &other) {
+      assign(other.view());
+    }
+    return *this;
+  }
+  CompactString& operator=(CompactString&&) noexcept = default;
+  CompactString& operator=(std::string_view text) {
+    assign(text);
+    return *this;
+  }
+
+  void assign(std::string_view text);
+  std::string_view view() const noexcept;
+  operator std::string_view() const noexcept { return view(); }
+  std::string str() const { return std::string(view()); }
+  bool empty() const noexcept { return block_ == nullptr; }
+  std::size_t size() const noexcept { return view().size(); }
+
+  friend bool operator==(const CompactString& a, const CompactString& b) noexcept {
+    return a.view() == b.view();
+  }
+  friend bool operator==(const CompactString& a, std::string_view b) noexcept {
+    return a.view() == b;
+  }
+  friend std::ostream& operator<<(std::ostream& out, const CompactString& s);
+
+ private:
+  std::unique_ptr<char[]> block_;  // [std::uint32_t size][bytes]
+};
 
 enum class Kind : std::uint8_t {
   Namespace,
@@ -124,18 +165,67 @@ struct EndpointConditions {
   bool operator==(const EndpointConditions&) const = default;
 };
 
-struct Endpoint {
-  std::vector<IpAddr> addresses;          // addressType IPv4/IPv6
-  std::vector<std::string> fqdnAddresses; // addressType FQDN (deprecated; kept, not used)
-  EndpointConditions conditions;
-  std::string hostname;
-  std::string nodeName;
+/// An endpoint's addresses: the usual single one inline, several in one heap array.
+class AddressList {
+ public:
+  AddressList() = default;
+  AddressList(std::initializer_list<IpAddr> ips);
+  AddressList(const AddressList& other);
+  AddressList(AddressList&& other) noexcept;
+  AddressList& operator=(const AddressList& other);
+  AddressList& operator=(AddressList&& other) noexcept;
+  ~AddressList() = default;
+
+  const IpAddr* data() const noexcept { return size_ > 1 ? many_.get() : &one_; }
+  const IpAddr* begin() const noexcept { return data(); }
+  const IpAddr* end() const noexcept { return data() + size_; }
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  const IpAddr& front() const noexcept { return *data(); }
+  const IpAddr& operator[](std::size_t i) const noexcept { return data()[i]; }
+  const IpAddr& at(std::size_t i) const;  // std::out_of_range past the end
+  void push_back(const IpAddr& ip);
+  void clear() noexcept;
+
+  friend bool operator==(const AddressList& a, const AddressList& b) noexcept;
+  friend bool operator==(const AddressList& a, const std::vector<IpAddr>& b) noexcept;
+
+ private:
+  IpAddr one_;                       // the address when size_ == 1
+  std::uint32_t size_ = 0;
+  std::unique_ptr<IpAddr[]> many_;   // all of them when size_ > 1
+};
+
+/// What few endpoints carry, apart so that the usual endpoint stays small; the endpoints of a
+/// decoded slice with equal details share one.
+struct EndpointDetails {
+  std::vector<std::string> fqdnAddresses;  // addressType FQDN (deprecated; kept, not used)
   std::string zone;
   std::vector<std::string> hintsForZones;
   std::vector<std::string> hintsForNodes;
-  std::string targetPodName;              // targetRef kind Pod: name, for DNS/debugging
 
-  bool operator==(const Endpoint&) const = default;
+  bool empty() const {
+    return fqdnAddresses.empty() && zone.empty() && hintsForZones.empty() && hintsForNodes.empty();
+  }
+  bool operator==(const EndpointDetails&) const = default;
+};
+
+struct Endpoint {
+  AddressList addresses;  // addressType IPv4/IPv6
+  EndpointConditions conditions;
+  CompactString hostname;
+  CompactString nodeName;
+  CompactString targetPodName;  // targetRef kind Pod: name, for DNS/debugging
+  /// Null when every field of it is empty (see details()).
+  std::shared_ptr<const EndpointDetails> extra;
+
+  /// The details, empty ones when there are none.
+  const EndpointDetails& details() const;
+  /// Sets the details (null when `d` is empty).
+  void setDetails(EndpointDetails d);
+
+  /// Compares the details by value.
+  bool operator==(const Endpoint& other) const;
 };
 
 struct EndpointPort {

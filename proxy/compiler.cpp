@@ -74,11 +74,11 @@ PortEndpoints categorize(std::vector<Candidate>& all, const NodeInfo& node) {
     if (!usable(c, anyReady)) {
       continue;
     }
-    if (c.endpoint->hintsForZones.empty()) {
+    const auto& hints = c.endpoint->details().hintsForZones;
+    if (hints.empty()) {
       useHints = false;
     }
-    if (std::find(c.endpoint->hintsForZones.begin(), c.endpoint->hintsForZones.end(),
-                  node.zone) != c.endpoint->hintsForZones.end()) {
+    if (std::find(hints.begin(), hints.end(), node.zone) != hints.end()) {
       hintForZone = true;
     }
   }
@@ -88,7 +88,7 @@ PortEndpoints categorize(std::vector<Candidate>& all, const NodeInfo& node) {
     bool used = false;
     if (usable(c, anyReady)) {
       out.any = true;
-      const auto& hints = c.endpoint->hintsForZones;
+      const auto& hints = c.endpoint->details().hintsForZones;
       if (!useHints || std::find(hints.begin(), hints.end(), node.zone) != hints.end()) {
         out.cluster.push_back(c.backend);
         used = true;

@@ -26,7 +26,7 @@ std::string tooMany(std::size_t n, std::size_t max) {
 }
 
 void decodeAddresses(Reader& r, dom::element e, const Path& p, std::optional<AddressType> type,
-                     Endpoint& out) {
+                     Endpoint& out, EndpointDetails& details) {
   dom::array a;
   if (r.array(e, p, a) != Read::Ok) {
     return;
@@ -44,9 +44,7 @@ void decodeAddresses(Reader& r, dom::element e, const Path& p, std::optional<Add
     return;  // addressType is missing or bad: reported once at the top
   }
   if (*type == AddressType::FQDN) {
-    out.fqdnAddresses.reserve(n);
-  } else {
-    out.addresses.reserve(n);
+    details.fqdnAddresses.reserve(n);
   }
   std::size_t i = 0;
   for (dom::element ae : a) {
@@ -62,7 +60,7 @@ void decodeAddresses(Reader& r, dom::element e, const Path& p, std::optional<Add
       if (auto msg = checkDns1123Subdomain(text); !msg.empty()) {
         r.invalid(ap, text, msg);
       } else {
-        out.fqdnAddresses.emplace_back(text);
+        details.fqdnAddresses.emplace_back(text);
       }
       continue;
     }
@@ -108,19 +106,24 @@ void decodeHintNames(Reader& r, dom::element e, const Path& p, std::size_t max,
   }
 }
 
+/// The details of a slice's endpoints: equal ones are shared (a slice's endpoints mostly sit in
+/// one or a few zones).
+using DetailsMade = std::vector<std::shared_ptr<const EndpointDetails>>;
+
 void decodeEndpoint(Reader& r, dom::element e, const Path& p, std::optional<AddressType> type,
-                    Endpoint& out) {
+                    Endpoint& out, DetailsMade& made) {
   dom::object o;
   if (r.object(e, p, o) != Read::Ok) {
     return;
   }
+  EndpointDetails details;
   bool haveAddresses = false;
   std::optional<bool> ready, serving, terminating;
   std::string_view topologyNode, topologyZone;
   for (auto [key, value] : o) {
     if (key == "addresses") {
       haveAddresses = value.type() != dom::element_type::NULL_VALUE;
-      decodeAddresses(r, value, p.field("addresses"), type, out);
+      decodeAddresses(r, value, p.field("addresses"), type, out, details);
     } else if (key == "conditions") {
       const Path cp = p.field("conditions");
       dom::object co;
@@ -164,7 +167,7 @@ void decodeEndpoint(Reader& r, dom::element e, const Path& p, std::optional<Addr
         }
       }
     } else if (key == "zone") {
-      r.string(value, p.field("zone"), out.zone);
+      r.string(value, p.field("zone"), details.zone);
     } else if (key == "targetRef") {
       const Path tp = p.field("targetRef");
       dom::object ref;
@@ -190,9 +193,9 @@ void decodeEndpoint(Reader& r, dom::element e, const Path& p, std::optional<Addr
       }
       for (auto [hk, hv] : hints) {
         if (hk == "forZones") {
-          decodeHintNames(r, hv, hp.field("forZones"), kMaxZoneHints, out.hintsForZones);
+          decodeHintNames(r, hv, hp.field("forZones"), kMaxZoneHints, details.hintsForZones);
         } else if (hk == "forNodes") {
-          decodeHintNames(r, hv, hp.field("forNodes"), kMaxNodeHints, out.hintsForNodes);
+          decodeHintNames(r, hv, hp.field("forNodes"), kMaxNodeHints, details.hintsForNodes);
         }
       }
     } else if (key == "topology" || key == "deprecatedTopology") {
@@ -212,8 +215,17 @@ void decodeEndpoint(Reader& r, dom::element e, const Path& p, std::optional<Addr
   if (out.nodeName.empty() && !topologyNode.empty()) {
     out.nodeName.assign(topologyNode);
   }
-  if (out.zone.empty() && !topologyZone.empty()) {
-    out.zone.assign(topologyZone);
+  if (details.zone.empty() && !topologyZone.empty()) {
+    details.zone.assign(topologyZone);
+  }
+  if (!details.empty()) {
+    auto same = std::find_if(made.begin(), made.end(), [&](const auto& d) { return *d == details; });
+    if (same != made.end()) {
+      out.extra = *same;
+    } else {
+      out.setDetails(std::move(details));
+      made.push_back(out.extra);
+    }
   }
   // Absent conditions, as consumers of the API read them (see EndpointConditions).
   out.conditions.ready = ready.value_or(true);
@@ -311,9 +323,10 @@ void decodeEndpointSlice(KindContext& c, const RootFields& f, EndpointSlice& out
         r.fail(ep, tooMany(n, kMaxEndpoints));
       } else {
         out.endpoints.reserve(n);
+        DetailsMade made;
         std::size_t i = 0;
         for (dom::element ee : a) {
-          decodeEndpoint(r, ee, ep.at(i++), type, out.endpoints.emplace_back());
+          decodeEndpoint(r, ee, ep.at(i++), type, out.endpoints.emplace_back(), made);
         }
       }
     }

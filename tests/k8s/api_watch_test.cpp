@@ -167,7 +167,7 @@ TEST_CASE("endpoint slices: v1 (nodeName, zone) and v1beta1 (topology) decode al
     REQUIRE(s.endpoints.size() == 2);
     CHECK(s.endpoints[0].addresses.at(0).str() == "10.244.1.5");
     CHECK(s.endpoints[0].nodeName == "node-a");
-    CHECK(s.endpoints[0].zone == "zone-1");
+    CHECK(s.endpoints[0].details().zone == "zone-1");
     CHECK(s.endpoints[1].conditions.ready == false);
     CHECK(s.ports.at(0).port == 8080);
   }

@@ -625,7 +625,7 @@ TEST_CASE("decode: EndpointSlice from the docs", "[decode]") {
   CHECK(ep.conditions == EndpointConditions{true, true, false});
   CHECK(ep.hostname == "pod-1");
   CHECK(ep.nodeName == "node-1");
-  CHECK(ep.zone == "us-west2-a");
+  CHECK(ep.details().zone == "us-west2-a");
 }
 
 TEST_CASE("decode: EndpointSlice conditions, hints, targetRef and ports", "[decode]") {
@@ -650,8 +650,8 @@ endpoints:
   REQUIRE(es.endpoints.size() == 4);
   CHECK(es.endpoints[0].addresses.size() == 2);
   CHECK(es.endpoints[0].targetPodName == "web-7d9f-abcde");
-  CHECK(es.endpoints[0].hintsForZones == std::vector<std::string>{"zone-a"});
-  CHECK(es.endpoints[0].hintsForNodes == std::vector<std::string>{"node-1"});
+  CHECK(es.endpoints[0].details().hintsForZones == std::vector<std::string>{"zone-a"});
+  CHECK(es.endpoints[0].details().hintsForNodes == std::vector<std::string>{"node-1"});
   CHECK(es.endpoints[0].conditions == EndpointConditions{true, true, false});
   CHECK(es.endpoints[1].conditions == EndpointConditions{false, false, false});
   CHECK(es.endpoints[2].conditions == EndpointConditions{false, true, true});
@@ -661,7 +661,7 @@ endpoints:
 
   auto fqdn = decodeOne<EndpointSlice>(
       slice("addressType: FQDN\nendpoints: [{addresses: [db.example.com]}]"));
-  CHECK(fqdn.endpoints[0].fqdnAddresses == std::vector<std::string>{"db.example.com"});
+  CHECK(fqdn.endpoints[0].details().fqdnAddresses == std::vector<std::string>{"db.example.com"});
   CHECK(fqdn.endpoints[0].addresses.empty());
 
   auto empty = decodeOne<EndpointSlice>(slice("addressType: IPv4\nendpoints: []\nports: null"));
@@ -690,7 +690,7 @@ endpoints:
 )");
   CHECK(es.meta.namespace_ == "shop");
   CHECK(es.endpoints[0].nodeName == "node-7");
-  CHECK(es.endpoints[0].zone == "zone-b");
+  CHECK(es.endpoints[0].details().zone == "zone-b");
   CHECK(es.endpoints[1].nodeName == "node-8");
 }
 

@@ -68,7 +68,7 @@ std::vector<EndpointSlice> derive(const std::vector<Service>& services,
 std::vector<std::string> podNames(const EndpointSlice& slice) {
   std::vector<std::string> out;
   for (const Endpoint& e : slice.endpoints) {
-    out.push_back(e.targetPodName);
+    out.push_back(e.targetPodName.str());
   }
   return out;
 }
@@ -115,7 +115,7 @@ TEST_CASE("endpoints from pods: selected, addressed, non-terminal pods in the na
   const Endpoint& a = endpointOf(s, "web-a");
   CHECK(a.addresses == std::vector<IpAddr>{ip("10.0.0.1")});
   CHECK(a.nodeName == "node-a");
-  CHECK(a.zone.empty());
+  CHECK(a.details().zone.empty());
   CHECK(a.hostname.empty());
   CHECK(a.conditions == EndpointConditions{true, true, false});
 }
