@@ -1262,9 +1262,6 @@ Task<> Server::Impl::serve(Worker& w, Stream& stream, const ConnInfo& info) {
     // The deadline covers the whole header: a client trickling bytes (slowloris) is cut off.
     beast::get_lowest_layer(stream).expires_after(n == 0 ? options.clientHeaderTimeout
                                                             : options.clientIdleTimeout);
-    if (n > 0 && buffer.size() == 0) {
-      co_await yieldBeforeRead(w);
-    }
     auto [readEc, bytes] = co_await http::async_read_header(stream, buffer, parser, kUseTuple);
     const beast::error_code ec = beast::get_lowest_layer(stream).result(readEc);
     if (n > 0 && ec == beast::error::timeout && buffer.size() == 0) {
