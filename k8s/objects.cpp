@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <new>
 #include <ostream>
 #include <stdexcept>
 #include <type_traits>
@@ -15,6 +16,9 @@ constexpr std::array<std::string_view, kKindCount> kKindNames = {
     "Namespace", "Service", "EndpointSlice", "Ingress", "IngressClass", "Secret", "Pod", "Node"};
 static_assert(std::variant_size_v<Object> == kKindCount);
 static_assert(std::variant_size_v<SharedObject> == kKindCount);
+// An EndpointSlice's endpoints are most of a large cluster's objects (see AddressList).
+static_assert(sizeof(AddressList) == 18);
+static_assert(sizeof(Endpoint) == 64);
 }  // namespace
 
 std::string_view kindName(Kind kind) {
@@ -118,38 +122,61 @@ std::ostream& operator<<(std::ostream& out, const CompactString& s) {
 
 // --- AddressList -----------------------------------------------------------------------------
 
-AddressList::AddressList(std::initializer_list<IpAddr> ips) {
+AddressList::AddressList(std::initializer_list<IpAddr> ips) : AddressList() {
   for (const IpAddr& ip : ips) {
     push_back(ip);
   }
 }
 
-AddressList::AddressList(const AddressList& other) : one_(other.one_), size_(other.size_) {
-  if (size_ > 1) {
-    many_ = std::make_unique<IpAddr[]>(size_);
-    std::copy(other.begin(), other.end(), many_.get());
-  }
+IpAddr* AddressList::many() const noexcept {
+  IpAddr* array = nullptr;
+  std::memcpy(&array, manyBytes_, sizeof array);
+  return array;
 }
 
-AddressList::AddressList(AddressList&& other) noexcept
-    : one_(other.one_), size_(other.size_), many_(std::move(other.many_)) {
-  other.size_ = 0;
+void AddressList::setMany(IpAddr* array) noexcept {
+  std::memcpy(manyBytes_, &array, sizeof array);
+}
+
+AddressList::AddressList(const AddressList& other) : AddressList() {
+  *this = other;
+}
+
+AddressList::AddressList(AddressList&& other) noexcept : AddressList() {
+  *this = std::move(other);
 }
 
 AddressList& AddressList::operator=(const AddressList& other) {
-  if (this != &other) {
-    *this = AddressList(other);
+  if (this == &other) {
+    return *this;
   }
+  if (other.size_ <= 1) {
+    clear();
+    new (&one_) IpAddr(other.one_);
+    size_ = other.size_;
+    return *this;
+  }
+  auto array = std::make_unique<IpAddr[]>(other.size_);
+  std::copy(other.begin(), other.end(), array.get());
+  clear();
+  setMany(array.release());
+  size_ = other.size_;
   return *this;
 }
 
 AddressList& AddressList::operator=(AddressList&& other) noexcept {
-  if (this != &other) {
-    one_ = other.one_;
-    size_ = other.size_;
-    many_ = std::move(other.many_);
-    other.size_ = 0;
+  if (this == &other) {
+    return *this;
   }
+  clear();
+  if (other.size_ <= 1) {
+    new (&one_) IpAddr(other.one_);
+  } else {
+    setMany(other.many());  // the array changes owner
+  }
+  size_ = other.size_;
+  other.size_ = 0;
+  new (&other.one_) IpAddr();
   return *this;
 }
 
@@ -162,20 +189,28 @@ const IpAddr& AddressList::at(std::size_t i) const {
 
 void AddressList::push_back(const IpAddr& ip) {
   if (size_ == 0) {
-    one_ = ip;
+    new (&one_) IpAddr(ip);
     size_ = 1;
     return;
   }
-  auto grown = std::make_unique<IpAddr[]>(size_ + 1);
+  if (size_ == 255) {
+    throw std::length_error("AddressList: more than 255 addresses");
+  }
+  auto grown = std::make_unique<IpAddr[]>(size_ + 1u);
   std::copy(begin(), end(), grown.get());
   grown[size_] = ip;
-  many_ = std::move(grown);
-  ++size_;
+  const auto size = static_cast<std::uint8_t>(size_ + 1);
+  clear();
+  setMany(grown.release());
+  size_ = size;
 }
 
 void AddressList::clear() noexcept {
-  many_.reset();
+  if (size_ > 1) {
+    delete[] many();
+  }
   size_ = 0;
+  new (&one_) IpAddr();
 }
 
 bool operator==(const AddressList& a, const AddressList& b) noexcept {

@@ -43,6 +43,7 @@ class CompactString {
   void assign(std::string_view text);
   std::string_view view() const noexcept;
   operator std::string_view() const noexcept { return view(); }
+  operator std::string() const { return str(); }
   std::string str() const { return std::string(view()); }
   bool empty() const noexcept { return block_ == nullptr; }
   std::size_t size() const noexcept { return view().size(); }
@@ -79,9 +80,10 @@ std::string_view protocolName(Protocol p);
 struct ObjectMeta {
   std::string name;
   std::string namespace_;  // "default" for namespaced kinds given without one; "" for cluster-scoped
-  std::string uid;
-  std::string resourceVersion;
-  std::string creationTimestamp;  // RFC 3339 as given; "" in a manifests directory
+  // Compact: "" in a manifests directory, and not used on any hot path.
+  CompactString uid;
+  CompactString resourceVersion;
+  CompactString creationTimestamp;  // RFC 3339 as given
   bool deleting = false;          // metadata.deletionTimestamp is set
   StringMap labels;
   StringMap annotations;
@@ -165,18 +167,19 @@ struct EndpointConditions {
   bool operator==(const EndpointConditions&) const = default;
 };
 
-/// An endpoint's addresses: the usual single one inline, several in one heap array.
+/// An endpoint's addresses: the usual single one inline, several in one heap array. 18 bytes
+/// with alignment 1, so that an Endpoint's conditions share its last word.
 class AddressList {
  public:
-  AddressList() = default;
+  AddressList() noexcept : one_() {}
   AddressList(std::initializer_list<IpAddr> ips);
   AddressList(const AddressList& other);
   AddressList(AddressList&& other) noexcept;
   AddressList& operator=(const AddressList& other);
   AddressList& operator=(AddressList&& other) noexcept;
-  ~AddressList() = default;
+  ~AddressList() { clear(); }
 
-  const IpAddr* data() const noexcept { return size_ > 1 ? many_.get() : &one_; }
+  const IpAddr* data() const noexcept { return size_ > 1 ? many() : &one_; }
   const IpAddr* begin() const noexcept { return data(); }
   const IpAddr* end() const noexcept { return data() + size_; }
   std::size_t size() const noexcept { return size_; }
@@ -184,6 +187,7 @@ class AddressList {
   const IpAddr& front() const noexcept { return *data(); }
   const IpAddr& operator[](std::size_t i) const noexcept { return data()[i]; }
   const IpAddr& at(std::size_t i) const;  // std::out_of_range past the end
+  /// At most 255 addresses (the API allows 100).
   void push_back(const IpAddr& ip);
   void clear() noexcept;
 
@@ -191,9 +195,14 @@ class AddressList {
   friend bool operator==(const AddressList& a, const std::vector<IpAddr>& b) noexcept;
 
  private:
-  IpAddr one_;                       // the address when size_ == 1
-  std::uint32_t size_ = 0;
-  std::unique_ptr<IpAddr[]> many_;   // all of them when size_ > 1
+  IpAddr* many() const noexcept;
+  void setMany(IpAddr* array) noexcept;
+
+  union {
+    IpAddr one_;                                // size_ <= 1
+    unsigned char manyBytes_[sizeof(IpAddr*)];  // size_ > 1: an owning IpAddr[size_]
+  };
+  std::uint8_t size_ = 0;
 };
 
 /// What few endpoints carry, apart so that the usual endpoint stays small; the endpoints of a

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <random>
+#include <utility>
 
 namespace kdp::dns {
 
@@ -301,9 +302,11 @@ std::shared_ptr<Cache> makeCache(std::size_t capacity) { return std::make_shared
 
 namespace {
 
-// Two slots per set; as many sets as the shared cache has entries (rounded up to a power of
-// two), at most 8,192 (16,384 slots: ~1 MB per worker at most, besides the entries it shares).
+// Two slots per set; 64 sets at the first entry, doubled while live entries push each other
+// out, up to as many sets as the shared cache has entries (rounded up to a power of two) and at
+// most 8,192 (16,384 slots: ~1 MB per worker at most, besides the entries it shares).
 constexpr std::size_t kMaxWorkerSets = 8192;
+constexpr std::size_t kFirstWorkerSets = 64;
 
 }  // namespace
 
@@ -312,38 +315,65 @@ WorkerCache::WorkerCache(std::shared_ptr<Cache> shared, std::size_t capacity)
   if (capacity == 0) {
     return;
   }
-  std::size_t sets = 1;
-  while (sets < capacity && sets < kMaxWorkerSets) {
-    sets <<= 1;
+  maxSets_ = 1;
+  while (maxSets_ < capacity && maxSets_ < kMaxWorkerSets) {
+    maxSets_ <<= 1;
   }
-  slots_.resize(2 * sets);
+}
+
+void WorkerCache::grow(Clock::time_point now) {
+  const std::size_t sets =
+      slots_.empty() ? std::min(kFirstWorkerSets, maxSets_) : 2 * (setMask_ + 1);
+  std::vector<Slot> old = std::exchange(slots_, std::vector<Slot>(2 * sets));
   setMask_ = sets - 1;
+  liveEvictions_ = 0;
+  for (Slot& s : old) {
+    if (!s.entry || now >= s.expires) {
+      continue;
+    }
+    Slot* set = &slots_[2 * (std::hash<std::string_view>{}(s.key) & setMask_)];
+    Slot* free = !set[0].entry ? &set[0] : !set[1].entry ? &set[1] : nullptr;
+    if (free != nullptr) {
+      *free = std::move(s);
+    }
+  }
 }
 
 const CachedResponse* WorkerCache::find(std::string_view key, Clock::time_point now) {
-  if (slots_.empty()) {
+  if (maxSets_ == 0) {
     return nullptr;
   }
   ++tick_;
-  Slot* set = &slots_[2 * (std::hash<std::string_view>{}(key) & setMask_)];
-  for (Slot* s = set; s != set + 2; ++s) {
-    if (s->entry && s->key == key) {
-      if (now < s->expires) {
-        s->lastUse = tick_;
-        return s->entry.get();
+  if (!slots_.empty()) {
+    Slot* set = &slots_[2 * (std::hash<std::string_view>{}(key) & setMask_)];
+    for (Slot* s = set; s != set + 2; ++s) {
+      if (s->entry && s->key == key) {
+        if (now < s->expires) {
+          s->lastUse = tick_;
+          return s->entry.get();
+        }
+        s->entry.reset();  // expired here: the shared cache may hold a newer one
       }
-      s->entry.reset();  // expired here: the shared cache may hold a newer one
     }
   }
   auto entry = shared_->find(key, now);
   if (!entry) {
     return nullptr;
   }
+  // Live entries pushing each other out for a quarter of the table: the working set does not
+  // fit (two-way sets lose some at any size; a table that holds it loses few).
+  if (slots_.empty() || (liveEvictions_ >= slots_.size() / 4 && setMask_ + 1 < maxSets_)) {
+    grow(now);
+  }
+  Slot* set = &slots_[2 * (std::hash<std::string_view>{}(key) & setMask_)];
   // Replace the empty slot, else the one used least recently.
   Slot* victim = !set[0].entry                         ? &set[0]
                  : !set[1].entry                       ? &set[1]
                  : set[0].lastUse - set[1].lastUse > (1u << 31) ? &set[0]
                                                                 : &set[1];
+  if (victim->entry && now < victim->expires) {
+    ++liveEvictions_;
+  }
   victim->key.assign(key);
   victim->expires = entry->stored + std::chrono::seconds(entry->keepSeconds);
   victim->lastUse = tick_;

@@ -130,7 +130,9 @@ std::shared_ptr<Cache> makeCache(std::size_t capacity);
 /// trip to the shared cache, never more (so clients aiming at one set gain nothing). One thread.
 class WorkerCache {
  public:
-  /// `capacity`: the shared cache's (sizes the local table; 0: nothing is kept).
+  /// `capacity`: the shared cache's (bounds the local table; 0: nothing is kept). The table
+  /// starts small when first used and doubles while live entries keep pushing each other out, so
+  /// a server that forwards little pays little.
   WorkerCache(std::shared_ptr<Cache> shared, std::size_t capacity);
 
   /// The live entry for `key` (here, else from the shared cache), or null. The pointer is valid
@@ -144,9 +146,13 @@ class WorkerCache {
     Clock::time_point expires;
     std::uint32_t lastUse = 0;
   };
+  void grow(Clock::time_point now);
+
   std::shared_ptr<Cache> shared_;
-  std::vector<Slot> slots_;  // sets of two
+  std::vector<Slot> slots_;  // sets of two; empty until the first entry
   std::size_t setMask_ = 0;
+  std::size_t maxSets_ = 0;
+  std::size_t liveEvictions_ = 0;  // since the table last grew
   std::uint32_t tick_ = 0;
 };
 

@@ -167,6 +167,15 @@ Read Reader::string(dom::element e, const Path& p, std::string& out, std::size_t
   return r;
 }
 
+Read Reader::string(dom::element e, const Path& p, CompactString& out, std::size_t maxLen) {
+  std::string_view s;
+  Read r = string(e, p, s, maxLen);
+  if (r == Read::Ok) {
+    out.assign(s);
+  }
+  return r;
+}
+
 Read Reader::boolean(dom::element e, const Path& p, bool& out) {
   switch (e.type()) {
     case dom::element_type::BOOL:

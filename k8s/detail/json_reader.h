@@ -97,6 +97,8 @@ class Reader {
               std::size_t maxLen = kMaxShortString);
   Read string(dom::element e, const Path& p, std::string& out,
               std::size_t maxLen = kMaxShortString);
+  Read string(dom::element e, const Path& p, CompactString& out,
+              std::size_t maxLen = kMaxShortString);
   Read boolean(dom::element e, const Path& p, bool& out);
   Read int32(dom::element e, const Path& p, std::int32_t& out);
   /// IntOrString: a number (int32) or a string; syntax is for the caller to check.

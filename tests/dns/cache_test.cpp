@@ -193,3 +193,35 @@ TEST_CASE("dns cache: a worker's cache serves the shared entries until they expi
   WorkerCache none(shared, 0);
   CHECK(none.find(key, t0) == nullptr);
 }
+
+TEST_CASE("dns cache: a worker's cache grows to hold a working set larger than its first table",
+          "[dns]") {
+  const auto t0 = Clock::now();
+  auto shared = std::make_shared<Cache>(4096);
+  WorkerCache local(shared, 4096);
+  constexpr int kKeys = 1000;  // far more than the first table's 128 slots
+  std::vector<std::shared_ptr<const CachedResponse>> first;
+  auto response = [&](int i) {
+    return std::make_shared<const CachedResponse>(*prepareResponse(
+        bytes(upstreamResponse("n" + std::to_string(i) + ".example.test", 1, 30)), t0));
+  };
+  for (int i = 0; i < kKeys; ++i) {
+    first.push_back(response(i));
+    shared->insert("key" + std::to_string(i), first.back());
+  }
+  for (int round = 0; round < 6; ++round) {
+    for (int i = 0; i < kKeys; ++i) {
+      REQUIRE(local.find("key" + std::to_string(i), t0) != nullptr);
+    }
+  }
+  // Newer shared entries are not looked at while the local ones live: what still answers with
+  // the first generation is held by the worker.
+  for (int i = 0; i < kKeys; ++i) {
+    shared->insert("key" + std::to_string(i), response(i));
+  }
+  int localHits = 0;
+  for (int i = 0; i < kKeys; ++i) {
+    localHits += local.find("key" + std::to_string(i), t0) == first[static_cast<std::size_t>(i)].get();
+  }
+  CHECK(localHits >= kKeys * 9 / 10);
+}
