@@ -268,10 +268,13 @@ class ManifestsSource final : public Source {
   void forgetWatch(int wd);
 
   // Files to objects.
-  void refreshFile(const std::string& path, std::set<ObjectId>& touched,
+  // `touched` collects ids in any order, with repeats (sorted and made unique before resolve):
+  // a vector rather than a set, so that a full load does not leave a freed set node between
+  // every two long-lived allocations of the index.
+  void refreshFile(const std::string& path, std::vector<ObjectId>& touched,
                    std::set<ObjectId>& contested);
-  void dropFile(const std::string& path, std::set<ObjectId>& touched);
-  void resolve(const std::set<ObjectId>& touched, std::vector<ObjectId>& removals,
+  void dropFile(const std::string& path, std::vector<ObjectId>& touched);
+  void resolve(const std::vector<ObjectId>& touched, std::vector<ObjectId>& removals,
                std::vector<SharedObject>& upserts, std::set<std::string>& namespaces);
   void derive(const std::set<std::string>& namespaces, std::vector<ObjectId>& removals,
               std::vector<SharedObject>& upserts);
@@ -547,11 +550,13 @@ void ManifestsSource::process(Pending& pending, bool initial) {
     forEachUnder(files_, dir, [&](const auto& entry) { paths.insert(entry.first); });
   }
 
-  std::set<ObjectId> touched;
+  std::vector<ObjectId> touched;
   std::set<ObjectId> contested;
   for (const std::string& path : paths) {
     refreshFile(path, touched, contested);
   }
+  std::sort(touched.begin(), touched.end());
+  touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
   // Reported once all files are read: a directory that moved is briefly under both names.
   for (const ObjectId& id : contested) {
     if (auto o = objects_.find(id); o != objects_.end() && o->second.files.size() > 1) {
@@ -720,20 +725,20 @@ void ManifestsSource::scanDir(const std::string& dir, int depth, std::set<std::s
   }
 }
 
-void ManifestsSource::dropFile(const std::string& path, std::set<ObjectId>& touched) {
+void ManifestsSource::dropFile(const std::string& path, std::vector<ObjectId>& touched) {
   auto it = files_.find(path);
   if (it == files_.end()) {
     return;
   }
   for (const auto& [id, object] : it->second.objects) {
-    touched.insert(*id);
+    touched.push_back(*id);
     objects_.at(*id).forgetFile(&it->first);
   }
   files_.erase(it);
   SPDLOG_LOGGER_DEBUG(log_, "manifests file removed file={}", path);
 }
 
-void ManifestsSource::refreshFile(const std::string& path, std::set<ObjectId>& touched,
+void ManifestsSource::refreshFile(const std::string& path, std::vector<ObjectId>& touched,
                                   std::set<ObjectId>& contested) {
   std::string text;
   std::string reason;
@@ -769,19 +774,35 @@ void ManifestsSource::refreshFile(const std::string& path, std::set<ObjectId>& t
     return;
   }
 
-  std::map<ObjectId, SharedObject> next;
+  // (id, object) sorted by id; within one file a later document redefines an earlier one, as
+  // `kubectl apply` would. A vector, like `touched`, to leave no holes among the index's nodes.
+  std::vector<std::pair<ObjectId, SharedObject>> next;
+  next.reserve(result.objects.size());
   for (Object& object : result.objects) {
     ObjectId id = idOf(object);
-    // Within one file a later document redefines an earlier one, as `kubectl apply` would.
-    next.insert_or_assign(std::move(id), share(std::move(object)));
+    next.emplace_back(std::move(id), share(std::move(object)));
   }
+  auto byId = [](const auto& x, const auto& y) { return x.first < y.first; };
+  std::stable_sort(next.begin(), next.end(), byId);
+  // Keeps the last of each run of equal ids.
+  auto last = std::unique(next.rbegin(), next.rend(),
+                          [](const auto& x, const auto& y) { return x.first == y.first; });
+  next.erase(next.begin(), last.base());
+  auto findNext = [&](const ObjectId& id) {
+    return std::lower_bound(next.begin(), next.end(), id,
+                            [](const auto& e, const ObjectId& k) { return e.first < k; });
+  };
+  auto inNext = [&](const ObjectId& id) {
+    auto it = findNext(id);
+    return it != next.end() && it->first == id;
+  };
   for (const DecodeError& e : result.errors) {
     // Like the API server refusing an invalid update: the version this file had stays.
     bool kept = false;
-    if (auto id = idOf(e); id && next.count(*id) == 0) {
+    if (auto id = idOf(e); id && !inNext(*id)) {
       if (auto o = objects_.find(*id); o != objects_.end()) {
         if (const SharedObject* old = findIn(file.objects, &o->first)) {
-          next.emplace(*id, *old);
+          next.emplace(findNext(*id), *id, *old);
           kept = true;
         }
       }
@@ -792,15 +813,15 @@ void ManifestsSource::refreshFile(const std::string& path, std::set<ObjectId>& t
 
   const std::string* pathKey = &files_.find(path)->first;
   for (const auto& [id, object] : file.objects) {
-    if (next.count(*id) == 0) {
-      touched.insert(*id);
+    if (!inNext(*id)) {
+      touched.push_back(*id);
       objects_.at(*id).forgetFile(pathKey);
     }
   }
   FileObjects objects;
   objects.reserve(next.size());
   for (auto& [id, object] : next) {
-    touched.insert(id);
+    touched.push_back(id);
     auto entry = objects_.try_emplace(id).first;
     Tracked& tracked = entry->second;
     if (std::find(tracked.files.begin(), tracked.files.end(), pathKey) == tracked.files.end()) {
@@ -817,7 +838,7 @@ void ManifestsSource::refreshFile(const std::string& path, std::set<ObjectId>& t
   file.skipped = result.skipped;
 }
 
-void ManifestsSource::resolve(const std::set<ObjectId>& touched, std::vector<ObjectId>& removals,
+void ManifestsSource::resolve(const std::vector<ObjectId>& touched, std::vector<ObjectId>& removals,
                               std::vector<SharedObject>& upserts,
                               std::set<std::string>& namespaces) {
   auto note = [&](const ObjectId& id) {
