@@ -186,7 +186,7 @@ void emplaceParser(std::optional<P>& p, FieldArena& arena) {
 // each time). A deadline that passes cancels the socket's pending operation, which then
 // completes with operation_aborted; TcpStream::result maps that to beast::error::timeout. The
 // socket stays open, so a 408 can still be written. Deadlines are never early and at most two
-// ticks late.
+// ticks late; a passed deadline keeps cancelling until the socket is re-armed.
 constexpr auto kTick = std::chrono::milliseconds(250);
 constexpr std::uint64_t kPoolIdleTicks = std::chrono::seconds(30) / kTick;  // pooled, idle
 constexpr std::uint64_t kNever = ~std::uint64_t{0};
@@ -251,11 +251,14 @@ class DeadlineList {
     s.prev_ = s.next_ = nullptr;
     s.list_ = nullptr;
   }
-  // One tick: every socket whose deadline has come has its pending operation cancelled.
+  // One tick: every socket whose deadline has passed has its pending operation cancelled, at
+  // every tick until it is re-armed: the tick may find the socket between two operations (a
+  // composed read's next read_some still queued), and the operation started after that must
+  // fail too, as with an expired timer.
   void tick() {
     ++now_;
     for (TcpStream* s = head_; s != nullptr; s = s->next_) {
-      if (s->due_ <= now_ && !s->fired_) {
+      if (s->due_ <= now_) {
         s->fired_ = true;
         beast::error_code ignored;
         s->cancel(ignored);
