@@ -32,20 +32,9 @@ for tool in nginx haproxy wrk; do
   command -v "$tool" >/dev/null || { echo "$tool missing: run bench/install-deps.sh" >&2; exit 1; }
 done
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_for() {  # wait_for SECONDS CMD...
-  local deadline=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do ((SECONDS < deadline)) || return 1; sleep 0.05; done
-}
+# $KDP_TMP, KDP_PIDS (killed on exit, also on failure), kdp_free_port, kdp_wait_for.
+source tests/e2e/lib.sh
+work=$KDP_TMP
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime + stime of a process
 tree_ticks() {  # the process and its children (nginx and HAProxy workers)
@@ -59,7 +48,7 @@ load_start=$(cut -d" " -f1-3 /proc/loadavg)
 
 # --- the backend and the certificate --------------------------------------------------------
 backend_ip=127.0.0.10
-bport=$(free_port)
+bport=$(kdp_free_port)
 mkdir -p "$work/backend"
 cat > "$work/backend/nginx.conf" <<EOF
 daemon off;
@@ -180,16 +169,16 @@ EOF
 # start_proxy NAME THREADS CPUS: starts it, sets $proxy_pid, $http_port, $https_port
 start_proxy() {
   local name=$1 threads=$2 cpus=$3
-  http_port=$(free_port); https_port=$(free_port)
+  http_port=$(kdp_free_port); https_port=$(kdp_free_port)
   case "$name" in
     kube-dataplane)
-      local mport; mport=$(free_port)
+      local mport; mport=$(kdp_free_port)
       taskset -c "$cpus" "$KDP_BIN" ingress --manifests "$work/m" --http "127.0.0.1:$http_port" \
         --https "127.0.0.1:$https_port" --metrics "127.0.0.1:$mport" --threads "$threads" \
         --access-log off --default-cert "$work/cert.pem" --default-key "$work/key.pem" \
         --log-level warn 2>"$work/kdp.log" &
       proxy_pid=$!
-      wait_for 10 curl -sf "http://127.0.0.1:$mport/readyz" || { cat "$work/kdp.log"; exit 1; } ;;
+      kdp_wait_for 10 curl -sf "http://127.0.0.1:$mport/readyz" || { cat "$work/kdp.log"; exit 1; } ;;
     nginx)
       nginx_conf "$threads" "$http_port" "$https_port" > "$work/nginx.conf"
       taskset -c "$cpus" nginx -c "$work/nginx.conf" -e "$work/nginx-error.log" &
@@ -202,8 +191,8 @@ start_proxy() {
       taskset -c "$cpus" haproxy -f "$work/haproxy.cfg" -q &
       proxy_pid=$! ;;
   esac
-  pids+=("$proxy_pid")
-  wait_for 10 curl -sf -H 'Host: bench.local' "http://127.0.0.1:$http_port/" ||
+  KDP_PIDS+=("$proxy_pid")
+  kdp_wait_for 10 curl -sf -H 'Host: bench.local' "http://127.0.0.1:$http_port/" ||
     { echo "$name did not start" >&2; exit 1; }
 }
 stop_proxy() {
@@ -227,8 +216,8 @@ run_wrk() {
 start_backend() {
   taskset -c "$1" nginx -c "$work/backend/nginx.conf" -e "$work/backend/error.log" &
   backend_pid=$!
-  pids+=("$backend_pid")
-  wait_for 10 curl -sf "http://$backend_ip:$bport/"
+  KDP_PIDS+=("$backend_pid")
+  kdp_wait_for 10 curl -sf "http://$backend_ip:$bport/"
 }
 
 proxies=(kube-dataplane nginx haproxy)

@@ -11,18 +11,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 KDP_BIN=$(realpath "${1:-build/kube-dataplane}")
 changes=${2:-21}
-work=$(mktemp -d)
-pid=""
-cleanup() {
-  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# $KDP_TMP and KDP_PIDS (the backend and the binary, killed on exit, also on failure),
+# kdp_free_port.
+source tests/e2e/lib.sh
+work=$KDP_TMP
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 # A backend that answers 200 to everything (the route decides what answers, not the backend).
-bport=$(free_port)
+bport=$(kdp_free_port)
 python3 - "$bport" <<'PY' &
 import http.server, socketserver, sys
 class H(http.server.BaseHTTPRequestHandler):
@@ -35,7 +31,7 @@ class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
 S(("127.0.0.11", int(sys.argv[1])), H).serve_forever()
 PY
-backend=$!
+KDP_PIDS+=("$!")  # not kdp_spawn: a background job of a function reads /dev/null, not the here-document
 
 python3 - "$work/m" "$bport" <<'PY'
 import os, sys
@@ -72,9 +68,10 @@ spec:
     open(os.path.join(out, f"{f:03}.yaml"), "w").write("---\n".join(docs))
 PY
 
-hport=$(free_port); mport=$(free_port)
-"$KDP_BIN" ingress --manifests "$work/m" --http "127.0.0.1:$hport" --https "127.0.0.1:$(free_port)" \
-  --metrics "127.0.0.1:$mport" --threads 1 --access-log off 2>"$work/log" &
+hport=$(kdp_free_port); mport=$(kdp_free_port)
+kdp_spawn "$KDP_BIN" ingress --manifests "$work/m" --http "127.0.0.1:$hport" \
+  --https "127.0.0.1:$(kdp_free_port)" --metrics "127.0.0.1:$mport" --threads 1 --access-log off \
+  2>"$work/log"
 pid=$!
 t0=$(date +%s.%N)
 until curl -sf "http://127.0.0.1:$mport/readyz" >/dev/null 2>&1; do
@@ -128,7 +125,6 @@ max=$(sort -g <<<"$times" | tail -1)
 compile=$(grep -o 'seconds=[0-9.]*' "$work/log" | tail -"$changes" | cut -d= -f2 | awk '{print $1 * 1000}' | median)
 full=$(grep -o 'seconds=[0-9.]*' "$work/log" | head -1 | cut -d= -f2 | awk '{printf "%.1f", $1 * 1000}')
 rss_after=$(awk '/VmRSS/{printf "%.1f", $2/1024}' "/proc/$pid/status")
-kill "$backend" 2>/dev/null || true
 
 summary="change → live route: median ${live} ms, max ${max} ms over ${changes} changes (goal ≤ 100 ms; includes the watcher's 20 ms quiet period); the binary's compile+swap per change: median ${compile} ms (first full load ${full} ms); RSS ${rss} MB after load (peak ${hwm} MB), ${rss_after} MB after the changes; start to ready ${load_s} s"
 echo "$summary"
