@@ -327,6 +327,7 @@ void WorkerCache::grow(Clock::time_point now) {
   std::vector<Slot> old = std::exchange(slots_, std::vector<Slot>(2 * sets));
   setMask_ = sets - 1;
   liveEvictions_ = 0;
+  windowStart_ = tick_;
   for (Slot& s : old) {
     if (!s.entry || now >= s.expires) {
       continue;
@@ -360,10 +361,14 @@ const CachedResponse* WorkerCache::find(std::string_view key, Clock::time_point 
   if (!entry) {
     return nullptr;
   }
-  // Live entries pushing each other out for a quarter of the table: the working set does not
-  // fit (two-way sets lose some at any size; a table that holds it loses few).
-  if (slots_.empty() || (liveEvictions_ >= slots_.size() / 4 && setMask_ + 1 < maxSets_)) {
+  // Live entries pushed out by one lookup in 16 within a window of a table's worth of lookups:
+  // the working set does not fit (two-way sets lose some at any size; a table that holds it
+  // loses few).
+  if (slots_.empty() || (liveEvictions_ >= slots_.size() / 16 && setMask_ + 1 < maxSets_)) {
     grow(now);
+  } else if (tick_ - windowStart_ >= slots_.size()) {
+    windowStart_ = tick_;
+    liveEvictions_ = 0;
   }
   Slot* set = &slots_[2 * (std::hash<std::string_view>{}(key) & setMask_)];
   // Replace the empty slot, else the one used least recently.

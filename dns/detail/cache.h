@@ -139,6 +139,9 @@ class WorkerCache {
   /// until the next find().
   const CachedResponse* find(std::string_view key, Clock::time_point now);
 
+  /// Sets in the table now (0 before the first entry).
+  std::size_t sets() const { return slots_.size() / 2; }
+
  private:
   struct Slot {
     std::string key;
@@ -152,7 +155,10 @@ class WorkerCache {
   std::vector<Slot> slots_;  // sets of two; empty until the first entry
   std::size_t setMask_ = 0;
   std::size_t maxSets_ = 0;
-  std::size_t liveEvictions_ = 0;  // since the table last grew
+  // Live entries pushed out in the current window of lookups (a table's worth of them, started
+  // at windowStart_): a rate, so that rare collisions over a long life do not add up to growth.
+  std::size_t liveEvictions_ = 0;
+  std::uint32_t windowStart_ = 0;
   std::uint32_t tick_ = 0;
 };
 
