@@ -26,6 +26,7 @@
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -135,48 +136,160 @@ void forEachUnder(Map& map, const std::string& dir, Fn&& fn) {
   }
 }
 
-struct ObjectId {
+/// Kind, namespace and name of an object: read from the object itself (or a decode error), never
+/// copied into the index.
+struct ObjectKey {
   Kind kind = Kind::Namespace;
-  std::string ns;
-  std::string name;
+  std::string_view ns;
+  std::string_view name;
 
-  auto operator<=>(const ObjectId&) const = default;
-  bool operator==(const ObjectId&) const = default;
+  auto operator<=>(const ObjectKey&) const = default;
+  bool operator==(const ObjectKey&) const = default;
 };
 
-ObjectId idOf(const Object& object) {
+ObjectKey keyOf(const SharedObject& object) {
   const ObjectMeta& meta = metaOf(object);
-  return ObjectId{kindOf(object), meta.namespace_, meta.name};
+  return ObjectKey{kindOf(object), meta.namespace_, meta.name};
 }
 
-/// The object an error names, when it names one of the kinds we keep.
-std::optional<ObjectId> idOf(const DecodeError& error) {
+/// The object an error names, when it names one of the kinds we keep (views into `error`).
+std::optional<ObjectKey> keyOf(const DecodeError& error) {
   auto kind = kindFromName(error.kind);
   if (!kind || error.name.empty()) {
     return std::nullopt;
   }
-  std::string ns = isNamespaced(*kind) ? error.namespace_ : std::string();
-  if (isNamespaced(*kind) && ns.empty()) {
-    ns = "default";  // as the decoder places an object given without a namespace
+  std::string_view ns;
+  if (isNamespaced(*kind)) {
+    // As the decoder places an object given without a namespace.
+    ns = error.namespace_.empty() ? std::string_view("default") : std::string_view(error.namespace_);
   }
-  return ObjectId{*kind, std::move(ns), error.name};
+  return ObjectKey{*kind, ns, error.name};
 }
 
-/// The objects a file defines: (id, object) sorted by the id's address, the id being the key of
-/// the source's entry for it (one copy of each id, however many files define it).
-using FileObjects = std::vector<std::pair<const ObjectId*, SharedObject>>;
+/// What the DefinitionIndex holds of a key: 32 bits of its hash.
+std::uint32_t hashOf(const ObjectKey& key) {
+  const std::hash<std::string_view> hash;
+  std::uint64_t h = hash(key.name);
+  h ^= hash(key.ns) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+  h ^= static_cast<std::uint64_t>(key.kind) * 0xff51afd7ed558ccdULL;
+  return static_cast<std::uint32_t>(h ^ (h >> 32));
+}
 
-const SharedObject* findIn(const FileObjects& objects, const ObjectId* id) {
-  auto it = std::lower_bound(objects.begin(), objects.end(), id,
-                             [](const auto& e, const ObjectId* k) { return std::less<>{}(e.first, k); });
-  return it != objects.end() && it->first == id ? &it->second : nullptr;
+bool byKey(const SharedObject& a, const SharedObject& b) {
+  return keyOf(a) < keyOf(b);
+}
+
+/// The objects a file defines, sorted by key, one per key.
+using FileObjects = std::vector<SharedObject>;
+
+const SharedObject* findIn(const FileObjects& objects, const ObjectKey& key) {
+  auto it = std::lower_bound(objects.begin(), objects.end(), key,
+                             [](const SharedObject& o, const ObjectKey& k) { return keyOf(o) < k; });
+  return it != objects.end() && keyOf(*it) == key ? &*it : nullptr;
 }
 
 struct FileState {
+  std::uint32_t number = 0;  // the file's name in the DefinitionIndex
   FileObjects objects;
   std::size_t skipped = 0;
   std::size_t hash = 0;  // of the bytes last decoded, to skip rereads of unchanged files
   std::size_t size = 0;
+};
+
+/// Which files define an object: a multiset of (hash of the object's key, file number), one
+/// slot per object and file defining it, in an open-addressing table (linear probing, at most
+/// 3/4 full: 8 B a slot, ≈ 11–21 B per object). Keys may share a hash: a lookup yields candidate
+/// files, and the caller confirms each in that file's own objects.
+class DefinitionIndex {
+ public:
+  static constexpr std::uint32_t kNoFile = 0;
+
+  void add(std::uint32_t hash, std::uint32_t file) {
+    if ((used_ + 1) * 4 > slots_.size() * 3) {
+      rehash(std::max<std::size_t>(kMinSlots, slots_.size() * 2));
+    }
+    place(Slot{hash, file});
+    ++used_;
+  }
+
+  /// Removes one (hash, file) slot: a file holds one for each of its objects with that hash.
+  void remove(std::uint32_t hash, std::uint32_t file) {
+    if (slots_.empty()) {
+      return;
+    }
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t hole = hash & mask;
+    while (!(slots_[hole] == Slot{hash, file})) {
+      if (slots_[hole].file == kNoFile) {
+        return;  // not there (not expected)
+      }
+      hole = (hole + 1) & mask;
+    }
+    // Backward-shift deletion (no tombstones): a later slot of the same probe run moves into the
+    // hole when the hole lies between its home and where it is.
+    for (std::size_t i = (hole + 1) & mask; slots_[i].file != kNoFile; i = (i + 1) & mask) {
+      const std::size_t home = slots_[i].hash & mask;
+      if (((i - home) & mask) >= ((i - hole) & mask)) {
+        slots_[hole] = slots_[i];
+        hole = i;
+      }
+    }
+    slots_[hole] = Slot{};
+    --used_;
+    if (slots_.size() > kMinSlots && used_ * 8 < slots_.size()) {
+      rehash(slots_.size() / 2);
+    }
+  }
+
+  /// Calls fn(file) once for each file holding a slot with this hash.
+  template <class Fn>
+  void forEachFile(std::uint32_t hash, Fn&& fn) const {
+    if (slots_.empty()) {
+      return;
+    }
+    const std::size_t mask = slots_.size() - 1;
+    const std::size_t home = hash & mask;
+    for (std::size_t i = home; slots_[i].file != kNoFile; i = (i + 1) & mask) {
+      if (slots_[i].hash != hash) {
+        continue;
+      }
+      bool seen = false;  // the same file twice: two of its keys share this hash
+      for (std::size_t j = home; j != i && !seen; j = (j + 1) & mask) {
+        seen = slots_[j] == slots_[i];
+      }
+      if (!seen) {
+        fn(slots_[i].file);
+      }
+    }
+  }
+
+ private:
+  struct Slot {
+    std::uint32_t hash = 0;
+    std::uint32_t file = kNoFile;
+    bool operator==(const Slot&) const = default;
+  };
+  static constexpr std::size_t kMinSlots = 16;
+
+  void place(Slot slot) {
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t i = slot.hash & mask;
+    while (slots_[i].file != kNoFile) {
+      i = (i + 1) & mask;
+    }
+    slots_[i] = slot;
+  }
+  void rehash(std::size_t size) {
+    std::vector<Slot> old = std::exchange(slots_, std::vector<Slot>(size));
+    for (const Slot& slot : old) {
+      if (slot.file != kNoFile) {
+        place(slot);
+      }
+    }
+  }
+
+  std::vector<Slot> slots_;  // a power of two in size, or empty
+  std::size_t used_ = 0;
 };
 
 enum class ReadStatus { Ok, Gone, Failed };
@@ -267,19 +380,37 @@ class ManifestsSource final : public Source {
   bool addWatch(const std::string& dir);
   void forgetWatch(int wd);
 
-  // Files to objects.
-  // `touched` collects ids in any order, with repeats (sorted and made unique before resolve):
-  // a vector rather than a set, so that a full load does not leave a freed set node between
-  // every two long-lived allocations of the index.
-  void refreshFile(const std::string& path, std::vector<ObjectId>& touched,
-                   std::set<ObjectId>& contested);
-  void dropFile(const std::string& path, std::vector<ObjectId>& touched);
-  void resolve(const std::vector<ObjectId>& touched, std::vector<ObjectId>& removals,
-               std::vector<SharedObject>& upserts, std::set<std::string>& namespaces);
-  void derive(const std::set<std::string>& namespaces, std::vector<ObjectId>& removals,
+  // Files to objects. A reload collects, for every key some file touched, the object the store
+  // held for it before (the winner then, if any) and any object with that key (to read the key
+  // from). Vectors rather than sets: a full load leaves no freed node between every two
+  // long-lived allocations of the index.
+  struct Touch {
+    SharedObject object;                 // has the key
+    std::optional<SharedObject> before;  // the winner before this reload
+  };
+  using FileEntry = std::map<std::string, FileState, std::less<>>::value_type;
+  /// The files that define a key: how many, and the winner (the last in path order).
+  struct Definitions {
+    const SharedObject* winner = nullptr;
+    const std::string* winnerPath = nullptr;
+    std::size_t files = 0;
+  };
+
+  FileEntry& fileEntry(const std::string& path);
+  void refreshFile(const std::string& path, std::vector<Touch>& touched,
+                   std::vector<SharedObject>& contested);
+  void replaceObjects(FileEntry& file, FileObjects next, std::vector<Touch>& touched,
+                      std::vector<SharedObject>& contested);
+  void dropFile(const std::string& path, std::vector<Touch>& touched);
+  Definitions definitionsOf(const ObjectKey& key) const;
+  /// Namespaces whose derived slices a reload recomputes.
+  using Namespaces = std::set<std::string, std::less<>>;
+  void resolve(std::vector<Touch>& touched, std::vector<SharedObject>& removals,
+               std::vector<SharedObject>& upserts, Namespaces& namespaces) const;
+  void derive(const Namespaces& namespaces, std::vector<SharedObject>& removals,
               std::vector<SharedObject>& upserts);
   template <class T>
-  std::vector<const T*> effectiveOf(Kind kind, const std::string& ns) const;
+  std::vector<const T*> effectiveOf(Kind kind, const Namespaces& namespaces) const;
 
   void countErrors(std::uint64_t n) {
     std::lock_guard lock(statsMu_);
@@ -298,20 +429,12 @@ class ManifestsSource final : public Source {
   std::map<int, std::string> wdToPath_;
   std::map<std::string, int, std::less<>> pathToWd_;
   std::map<std::string, FileState, std::less<>> files_;
-  struct Tracked {
-    /// The files defining the object (keys of files_); the last in path order wins.
-    std::vector<const std::string*> files;
-    /// What the store holds from the files (the winner's object); none before the first resolve.
-    std::optional<SharedObject> effective;
-
-    const std::string& winnerPath() const {
-      return **std::max_element(files.begin(), files.end(),
-                                [](const auto* a, const auto* b) { return *a < *b; });
-    }
-    void forgetFile(const std::string* path) { std::erase(files, path); }
-  };
-  /// Every object some file defines, or that the store holds from the files.
-  std::map<ObjectId, Tracked> objects_;
+  /// files_ by FileState::number (0: none), and the numbers free for reuse.
+  std::vector<FileEntry*> fileByNumber_{nullptr};
+  std::vector<std::uint32_t> freeNumbers_;
+  /// Which files define each key. What the store holds from the files is, for every key, the
+  /// winner's object: nothing else is kept per object.
+  DefinitionIndex definitions_;
   /// Slices made from Pods: namespace → name → slice (shared with the store).
   std::map<std::string, std::map<std::string, std::shared_ptr<const EndpointSlice>>, std::less<>>
       derived_;
@@ -550,39 +673,43 @@ void ManifestsSource::process(Pending& pending, bool initial) {
     forEachUnder(files_, dir, [&](const auto& entry) { paths.insert(entry.first); });
   }
 
-  std::vector<ObjectId> touched;
-  std::set<ObjectId> contested;
+  std::vector<Touch> touched;
+  std::vector<SharedObject> contested;
   for (const std::string& path : paths) {
     refreshFile(path, touched, contested);
   }
-  std::sort(touched.begin(), touched.end());
-  touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
   // Reported once all files are read: a directory that moved is briefly under both names.
-  for (const ObjectId& id : contested) {
-    if (auto o = objects_.find(id); o != objects_.end() && o->second.files.size() > 1) {
+  std::sort(contested.begin(), contested.end(), byKey);
+  contested.erase(std::unique(contested.begin(), contested.end(),
+                              [](const auto& a, const auto& b) { return keyOf(a) == keyOf(b); }),
+                  contested.end());
+  for (const SharedObject& object : contested) {
+    const ObjectKey key = keyOf(object);
+    if (const Definitions d = definitionsOf(key); d.files > 1) {
       SPDLOG_LOGGER_WARN(log_, "manifests object defined in several files, the last wins "
-                         "kind={} namespace={} name={} files={} winner={}", kindName(id.kind),
-                         id.ns, id.name, o->second.files.size(), o->second.winnerPath());
+                         "kind={} namespace={} name={} files={} winner={}", kindName(key.kind),
+                         key.ns, key.name, d.files, *d.winnerPath);
     }
   }
-  std::vector<ObjectId> removed;
+  std::vector<SharedObject> removed;
   std::vector<SharedObject> upserted;
-  std::set<std::string> namespaces;
+  Namespaces namespaces;
   resolve(touched, removed, upserted, namespaces);
-  std::vector<ObjectId> derivedRemoved;
+  std::vector<SharedObject> derivedRemoved;
   std::vector<SharedObject> derivedUpserted;
   derive(namespaces, derivedRemoved, derivedUpserted);
 
   // One batch, removals first: a key both removed and written in it ends up written.
   Batch batch;
-  for (const std::vector<ObjectId>* ids : {&removed, &derivedRemoved}) {
-    for (const ObjectId& id : *ids) {
-      batch.remove(id.kind, id.ns, id.name);
+  for (const std::vector<SharedObject>* objects : {&removed, &derivedRemoved}) {
+    for (const SharedObject& object : *objects) {
+      const ObjectMeta& meta = metaOf(object);
+      batch.remove(kindOf(object), std::string(meta.namespace_), meta.name);
     }
   }
   for (std::vector<SharedObject>* objects : {&upserted, &derivedUpserted}) {
     for (SharedObject& object : *objects) {
-      batch.upsert(std::move(object));  // shared with objects_/derived_: the store copies nothing
+      batch.upsert(std::move(object));  // shared with files_/derived_: the store copies nothing
     }
   }
   [[maybe_unused]] const std::size_t ops = batch.size();
@@ -608,8 +735,7 @@ void ManifestsSource::process(Pending& pending, bool initial) {
   const std::size_t changed = batch.empty() ? 0 : store_->apply(std::move(batch));
 
   if (initial) {
-    const auto loaded = std::count_if(objects_.begin(), objects_.end(),
-                                      [](const auto& e) { return e.second.effective.has_value(); });
+    const std::size_t loaded = upserted.size();  // the first load writes every object
     SPDLOG_LOGGER_INFO(log_, "manifests loaded dir={} files={} objects={} derived_slices={}", dir_,
                        files_.size(), loaded, derivedCount);
   } else if (changed != 0) {
@@ -725,21 +851,57 @@ void ManifestsSource::scanDir(const std::string& dir, int depth, std::set<std::s
   }
 }
 
-void ManifestsSource::dropFile(const std::string& path, std::vector<ObjectId>& touched) {
+ManifestsSource::FileEntry& ManifestsSource::fileEntry(const std::string& path) {
+  auto [it, added] = files_.try_emplace(path);
+  if (added) {
+    FileEntry* entry = &*it;
+    if (freeNumbers_.empty()) {
+      entry->second.number = static_cast<std::uint32_t>(fileByNumber_.size());
+      fileByNumber_.push_back(entry);
+    } else {
+      entry->second.number = freeNumbers_.back();
+      freeNumbers_.pop_back();
+      fileByNumber_[entry->second.number] = entry;
+    }
+  }
+  return *it;
+}
+
+ManifestsSource::Definitions ManifestsSource::definitionsOf(const ObjectKey& key) const {
+  Definitions out;
+  definitions_.forEachFile(hashOf(key), [&](std::uint32_t number) {
+    const FileEntry& file = *fileByNumber_[number];
+    if (const SharedObject* object = findIn(file.second.objects, key)) {
+      ++out.files;
+      if (out.winnerPath == nullptr || *out.winnerPath < file.first) {
+        out.winner = object;
+        out.winnerPath = &file.first;
+      }
+    }
+  });
+  return out;
+}
+
+void ManifestsSource::dropFile(const std::string& path, std::vector<Touch>& touched) {
   auto it = files_.find(path);
   if (it == files_.end()) {
     return;
   }
-  for (const auto& [id, object] : it->second.objects) {
-    touched.push_back(*id);
-    objects_.at(*id).forgetFile(&it->first);
+  FileState& file = it->second;
+  for (const SharedObject& object : file.objects) {
+    touched.push_back(Touch{object, *definitionsOf(keyOf(object)).winner});
   }
+  for (const SharedObject& object : file.objects) {
+    definitions_.remove(hashOf(keyOf(object)), file.number);
+  }
+  fileByNumber_[file.number] = nullptr;
+  freeNumbers_.push_back(file.number);
   files_.erase(it);
   SPDLOG_LOGGER_DEBUG(log_, "manifests file removed file={}", path);
 }
 
-void ManifestsSource::refreshFile(const std::string& path, std::vector<ObjectId>& touched,
-                                  std::set<ObjectId>& contested) {
+void ManifestsSource::refreshFile(const std::string& path, std::vector<Touch>& touched,
+                                  std::vector<SharedObject>& contested) {
   std::string text;
   std::string reason;
   switch (readFile(path, text, reason)) {
@@ -762,7 +924,8 @@ void ManifestsSource::refreshFile(const std::string& path, std::vector<ObjectId>
 
   DecodeResult result = endsWithNoCase(path, ".json") ? decodeJson(text, path)
                                                       : decodeYaml(text, path);
-  FileState& file = files_[path];
+  FileEntry& entry = fileEntry(path);
+  FileState& file = entry.second;
   file.hash = hash;
   file.size = text.size();
   if (result.syntaxError) {
@@ -774,123 +937,163 @@ void ManifestsSource::refreshFile(const std::string& path, std::vector<ObjectId>
     return;
   }
 
-  // (id, object) sorted by id; within one file a later document redefines an earlier one, as
-  // `kubectl apply` would. A vector, like `touched`, to leave no holes among the index's nodes.
-  std::vector<std::pair<ObjectId, SharedObject>> next;
+  // Sorted by key; within one file a later document redefines an earlier one, as
+  // `kubectl apply` would.
+  FileObjects next;
   next.reserve(result.objects.size());
   for (Object& object : result.objects) {
-    ObjectId id = idOf(object);
-    next.emplace_back(std::move(id), share(std::move(object)));
+    next.push_back(share(std::move(object)));
   }
-  auto byId = [](const auto& x, const auto& y) { return x.first < y.first; };
-  std::stable_sort(next.begin(), next.end(), byId);
-  // Keeps the last of each run of equal ids.
+  std::stable_sort(next.begin(), next.end(), byKey);
+  // Keeps the last of each run of equal keys.
   auto last = std::unique(next.rbegin(), next.rend(),
-                          [](const auto& x, const auto& y) { return x.first == y.first; });
+                          [](const auto& x, const auto& y) { return keyOf(x) == keyOf(y); });
   next.erase(next.begin(), last.base());
-  auto findNext = [&](const ObjectId& id) {
-    return std::lower_bound(next.begin(), next.end(), id,
-                            [](const auto& e, const ObjectId& k) { return e.first < k; });
-  };
-  auto inNext = [&](const ObjectId& id) {
-    auto it = findNext(id);
-    return it != next.end() && it->first == id;
-  };
   for (const DecodeError& e : result.errors) {
     // Like the API server refusing an invalid update: the version this file had stays.
     bool kept = false;
-    if (auto id = idOf(e); id && !inNext(*id)) {
-      if (auto o = objects_.find(*id); o != objects_.end()) {
-        if (const SharedObject* old = findIn(file.objects, &o->first)) {
-          next.emplace(findNext(*id), *id, *old);
-          kept = true;
-        }
+    if (auto key = keyOf(e); key && findIn(next, *key) == nullptr) {
+      if (const SharedObject* old = findIn(file.objects, *key)) {
+        auto at = std::lower_bound(next.begin(), next.end(), *key,
+                                   [](const SharedObject& o, const ObjectKey& k) {
+                                     return keyOf(o) < k;
+                                   });
+        next.insert(at, *old);
+        kept = true;
       }
     }
     SPDLOG_LOGGER_WARN(log_, "manifests object refused kept_previous={} error={}", kept, e.str());
   }
   countErrors(result.errors.size());
-
-  const std::string* pathKey = &files_.find(path)->first;
-  for (const auto& [id, object] : file.objects) {
-    if (!inNext(*id)) {
-      touched.push_back(*id);
-      objects_.at(*id).forgetFile(pathKey);
-    }
-  }
-  FileObjects objects;
-  objects.reserve(next.size());
-  for (auto& [id, object] : next) {
-    touched.push_back(id);
-    auto entry = objects_.try_emplace(id).first;
-    Tracked& tracked = entry->second;
-    if (std::find(tracked.files.begin(), tracked.files.end(), pathKey) == tracked.files.end()) {
-      tracked.files.push_back(pathKey);
-      if (tracked.files.size() > 1) {
-        contested.insert(id);
-      }
-    }
-    objects.emplace_back(&entry->first, std::move(object));
-  }
-  std::sort(objects.begin(), objects.end(),
-            [](const auto& x, const auto& y) { return std::less<>{}(x.first, y.first); });
-  file.objects = std::move(objects);
   file.skipped = result.skipped;
+  replaceObjects(entry, std::move(next), touched, contested);
 }
 
-void ManifestsSource::resolve(const std::vector<ObjectId>& touched, std::vector<ObjectId>& removals,
-                              std::vector<SharedObject>& upserts,
-                              std::set<std::string>& namespaces) {
-  auto note = [&](const ObjectId& id) {
-    if (id.kind == Kind::Service || id.kind == Kind::Pod || id.kind == Kind::EndpointSlice) {
-      namespaces.insert(id.ns);
+void ManifestsSource::replaceObjects(FileEntry& entry, FileObjects next,
+                                     std::vector<Touch>& touched,
+                                     std::vector<SharedObject>& contested) {
+  FileState& file = entry.second;
+  // Both sorted by key: one merge walk. The winners are read before anything changes.
+  auto forEachKey = [&](auto&& fn) {
+    auto o = file.objects.begin();
+    auto n = next.begin();
+    while (o != file.objects.end() || n != next.end()) {
+      const bool takeOld = n == next.end() || (o != file.objects.end() && !byKey(*n, *o));
+      const bool takeNew = o == file.objects.end() || (n != next.end() && !byKey(*o, *n));
+      fn(takeOld ? &*o : nullptr, takeNew ? &*n : nullptr);
+      o += takeOld ? 1 : 0;
+      n += takeNew ? 1 : 0;
     }
   };
-  for (const ObjectId& id : touched) {
-    auto o = objects_.find(id);
-    if (o == objects_.end()) {
-      continue;
+  forEachKey([&](const SharedObject* old, const SharedObject* now) {
+    const SharedObject& object = now != nullptr ? *now : *old;
+    const Definitions before = definitionsOf(keyOf(object));
+    touched.push_back(Touch{object, before.winner != nullptr
+                                        ? std::optional<SharedObject>(*before.winner)
+                                        : std::nullopt});
+    if (old == nullptr && before.files != 0) {
+      contested.push_back(object);  // newly defined here, already defined elsewhere
     }
-    Tracked& tracked = o->second;
-    if (tracked.files.empty()) {
-      if (tracked.effective) {
-        note(id);
-        removals.push_back(id);
+  });
+  forEachKey([&](const SharedObject* old, SharedObject* now) {
+    if (old == nullptr) {
+      definitions_.add(hashOf(keyOf(*now)), file.number);
+    } else if (now == nullptr) {
+      definitions_.remove(hashOf(keyOf(*old)), file.number);
+    } else if (sameValue(*old, *now)) {
+      *now = *old;  // an unchanged object held once: the older copy, which the store may hold
+    }
+  });
+  next.shrink_to_fit();
+  file.objects = std::move(next);
+}
+
+void ManifestsSource::resolve(std::vector<Touch>& touched, std::vector<SharedObject>& removals,
+                              std::vector<SharedObject>& upserts,
+                              Namespaces& namespaces) const {
+  // The first record of a key holds the winner before the reload: what the store has.
+  std::stable_sort(touched.begin(), touched.end(),
+                   [](const Touch& a, const Touch& b) { return byKey(a.object, b.object); });
+  touched.erase(std::unique(touched.begin(), touched.end(),
+                            [](const Touch& a, const Touch& b) {
+                              return keyOf(a.object) == keyOf(b.object);
+                            }),
+                touched.end());
+  auto note = [&](const ObjectKey& key) {
+    if (key.kind == Kind::Service || key.kind == Kind::Pod || key.kind == Kind::EndpointSlice) {
+      namespaces.emplace(key.ns);
+    }
+  };
+  for (const Touch& t : touched) {
+    const ObjectKey key = keyOf(t.object);
+    const SharedObject* winner = definitionsOf(key).winner;
+    if (winner == nullptr) {
+      if (t.before) {
+        note(key);
+        removals.push_back(*t.before);
       }
-      objects_.erase(o);  // no file refers to it any more
-      continue;
+    } else if (!t.before || !sameValue(*t.before, *winner)) {
+      note(key);
+      upserts.push_back(*winner);
     }
-    const SharedObject& winner = *findIn(files_.at(tracked.winnerPath()).objects, &o->first);
-    if (tracked.effective && sameValue(*tracked.effective, winner)) {
-      tracked.effective = winner;  // same value; share the newest copy
-      continue;
-    }
-    tracked.effective = winner;
-    note(id);
-    upserts.push_back(winner);
   }
 }
 
 template <class T>
-std::vector<const T*> ManifestsSource::effectiveOf(Kind kind, const std::string& ns) const {
+std::vector<const T*> ManifestsSource::effectiveOf(Kind kind, const Namespaces& namespaces) const {
+  // Each file's objects of that kind in those namespaces, the last file in path order first (a
+  // walk of the file's range for the kind that skips other namespaces by binary search); then
+  // by namespace and name, keeping the first of each: the winner.
   std::vector<const T*> out;
-  for (auto it = objects_.lower_bound(ObjectId{kind, ns, {}});
-       it != objects_.end() && it->first.kind == kind && it->first.ns == ns; ++it) {
-    if (it->second.effective) {
-      out.push_back(std::get<std::shared_ptr<const T>>(*it->second.effective).get());
+  auto keyLess = [](const SharedObject& o, const ObjectKey& k) { return keyOf(o) < k; };
+  for (auto file = files_.rbegin(); file != files_.rend(); ++file) {
+    const FileObjects& objects = file->second.objects;
+    auto it = objects.begin();
+    for (auto ns = namespaces.begin(); ns != namespaces.end();) {
+      it = std::lower_bound(it, objects.end(), ObjectKey{kind, *ns, {}}, keyLess);
+      if (it == objects.end() || kindOf(*it) != kind) {
+        break;
+      }
+      const std::string_view at = metaOf(*it).namespace_;
+      if (at != *ns) {
+        ns = namespaces.lower_bound(at);  // the first namespace asked for from here on
+        continue;
+      }
+      for (; it != objects.end() && kindOf(*it) == kind && metaOf(*it).namespace_ == at; ++it) {
+        out.push_back(std::get<std::shared_ptr<const T>>(*it).get());
+      }
+      ++ns;
     }
   }
+  auto key = [](const T* o) { return std::tie(o->meta.namespace_, o->meta.name); };
+  std::stable_sort(out.begin(), out.end(), [&](const T* a, const T* b) { return key(a) < key(b); });
+  out.erase(std::unique(out.begin(), out.end(),
+                        [&](const T* a, const T* b) { return key(a) == key(b); }),
+            out.end());
   return out;
 }
 
-void ManifestsSource::derive(const std::set<std::string>& namespaces,
-                             std::vector<ObjectId>& removals,
+void ManifestsSource::derive(const Namespaces& namespaces, std::vector<SharedObject>& removals,
                              std::vector<SharedObject>& upserts) {
+  const auto services = effectiveOf<Service>(Kind::Service, namespaces);
+  const auto pods = effectiveOf<Pod>(Kind::Pod, namespaces);
+  const auto slices = effectiveOf<EndpointSlice>(Kind::EndpointSlice, namespaces);
+  auto nextService = services.begin();
+  auto nextPod = pods.begin();
+  auto nextSlice = slices.begin();
+  // The run of `all` (sorted by namespace, nothing outside `namespaces`) in namespace ns.
+  auto takeNamespace = [](auto& cursor, const auto& all, std::string_view ns) {
+    auto end = std::find_if(cursor, all.end(),
+                            [&](const auto* o) { return o->meta.namespace_ != ns; });
+    std::vector<typename std::decay_t<decltype(all)>::value_type> run(cursor, end);
+    cursor = end;
+    return run;
+  };
   for (const std::string& ns : namespaces) {
     std::vector<EndpointSlice> made =
-        endpointSlicesFromPods(effectiveOf<Service>(Kind::Service, ns),
-                               effectiveOf<Pod>(Kind::Pod, ns),
-                               effectiveOf<EndpointSlice>(Kind::EndpointSlice, ns));
+        endpointSlicesFromPods(takeNamespace(nextService, services, ns),
+                               takeNamespace(nextPod, pods, ns),
+                               takeNamespace(nextSlice, slices, ns));
     std::map<std::string, std::shared_ptr<const EndpointSlice>> next;
     for (EndpointSlice& slice : made) {
       std::string name = slice.meta.name;
@@ -900,7 +1103,7 @@ void ManifestsSource::derive(const std::set<std::string>& namespaces,
     if (prevIt != derived_.end()) {
       for (const auto& [name, slice] : prevIt->second) {
         if (next.count(name) == 0) {
-          removals.push_back(ObjectId{Kind::EndpointSlice, ns, name});
+          removals.emplace_back(slice);
         }
       }
     }

@@ -1,5 +1,7 @@
 #include "k8s/manifests_source.h"
 
+#include <spdlog/sinks/base_sink.h>
+
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
@@ -12,9 +14,13 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <initializer_list>
+#include <mutex>
 #include <sstream>
 #include <string>
+#include <vector>
 
+#include "common/logging.h"
 #include "k8s/endpoints_from_pods.h"
 #include "k8s/store.h"
 
@@ -90,9 +96,10 @@ std::string serviceYaml(const std::string& name, int port, const std::string& ns
   return y.str();
 }
 
-std::string podYaml(const std::string& name, const std::string& ip, const std::string& labels) {
+std::string podYaml(const std::string& name, const std::string& ip, const std::string& labels,
+                    const std::string& ns = "default") {
   return "apiVersion: v1\nkind: Pod\nmetadata:\n  name: " + name +
-         "\n  namespace: default\n  labels: {" + labels +
+         "\n  namespace: " + ns + "\n  labels: {" + labels +
          "}\nspec:\n  nodeName: node-a\n  containers:\n  - name: c\n    image: x\n    ports:\n"
          "    - {name: http, containerPort: 8080}\nstatus:\n  phase: Running\n  podIP: " + ip +
          "\n  conditions:\n  - {type: Ready, status: \"True\"}\n";
@@ -149,6 +156,43 @@ bool changed(const Changes& changes, Kind kind, const std::string& key) {
   const auto& keys = changes.of(kind);
   return std::find(keys.begin(), keys.end(), key) != keys.end();
 }
+
+/// The loggers' messages for one test, as lines (sources made meanwhile keep writing here), then
+/// stderr again. Thread-safe: the watcher logs while the test reads.
+class CapturedLogs {
+ public:
+  CapturedLogs() { kdp::setupLogging(kdp::LogLevel::Info, kdp::LogFormat::Text, sink_); }
+  ~CapturedLogs() { kdp::setupLogging(kdp::LogLevel::Info, kdp::LogFormat::Text); }
+  CapturedLogs(const CapturedLogs&) = delete;
+  CapturedLogs& operator=(const CapturedLogs&) = delete;
+
+  /// Messages containing every one of `parts`.
+  std::size_t count(std::initializer_list<std::string> parts) const { return sink_->count(parts); }
+
+ private:
+  class Sink final : public spdlog::sinks::base_sink<std::mutex> {
+   public:
+    std::size_t count(std::initializer_list<std::string> parts) {
+      std::lock_guard lock(mutex_);
+      return static_cast<std::size_t>(
+          std::count_if(messages_.begin(), messages_.end(), [&](const std::string& m) {
+            return std::all_of(parts.begin(), parts.end(), [&](const std::string& p) {
+              return m.find(p) != std::string::npos;
+            });
+          }));
+    }
+
+   protected:
+    void sink_it_(const spdlog::details::log_msg& msg) override {
+      messages_.emplace_back(msg.payload.data(), msg.payload.size());
+    }
+    void flush_() override {}
+
+   private:
+    std::vector<std::string> messages_;
+  };
+  std::shared_ptr<Sink> sink_ = std::make_shared<Sink>();
+};
 
 /// A started source on `dir` and a subscription past the initial state.
 struct Fixture {
@@ -323,6 +367,7 @@ TEST_CASE("manifests: an object in two files: the last path wins, removal falls 
 }
 
 TEST_CASE("manifests: new subdirectories, moved and removed directories", "[manifests]") {
+  CapturedLogs logs;
   TempDir dir;
   TempDir outside;
   Fixture f(dir);
@@ -342,6 +387,8 @@ TEST_CASE("manifests: new subdirectories, moved and removed directories", "[mani
   CHECK(portOf(*snap, "x") == 1);
   CHECK(portOf(*snap, "y") == 2);
   CHECK_FALSE(changed(seen, Kind::Service, "default/x"));
+  // Briefly under both names within the reload: not an object in several files.
+  CHECK(logs.count({"defined in several files"}) == 0);
   dir.write("moved/deeper/y.yaml", serviceYaml("y", 3));
   waitFor(sub, "y changed under its new path",
           [](const Snapshot& s) { return portOf(s, "y") == 3; });
@@ -470,4 +517,158 @@ TEST_CASE("manifests: Services and Pods give EndpointSlices, kept current", "[ma
   waitFor(sub, "derived again", [&](const Snapshot& s) { return endpointCount(s) == 1; });
   dir.remove("svc.yaml");
   waitFor(sub, "no slices", [&](const Snapshot& s) { return slicesOf(s, "web").empty(); });
+}
+
+TEST_CASE("manifests: an object in several files: one warning, the next file takes over when the "
+          "winner's stops defining it, a refusal keeps the winner's version",
+          "[manifests]") {
+  CapturedLogs logs;  // first: the source logs to it
+  TempDir dir;
+  dir.write("a.yaml", serviceYaml("web", 80));
+  dir.write("b.yaml", serviceYaml("web", 81) + "---\n" + serviceYaml("other", 1));
+  // A file redefining its own object: the later document, no warning.
+  dir.write("c.yaml", serviceYaml("solo", 2) + "---\n" + serviceYaml("solo", 3));
+  Fixture f(dir);
+  Subscription& sub = *f.sub;
+  CHECK(portOf(*f.store.snapshot(), "web") == 81);
+  CHECK(portOf(*f.store.snapshot(), "solo") == 3);
+  const std::string several = "defined in several files";
+  CHECK(logs.count({several}) == 1);
+  CHECK(logs.count({several, "name=web", "files=2", "winner=" + (dir / "b.yaml")}) == 1);
+
+  // The winner's file stops defining it: the other file's version, at once.
+  dir.write("b.yaml", serviceYaml("other", 1));
+  waitFor(sub, "a.yaml's web", [](const Snapshot& s) { return portOf(s, "web") == 80; });
+
+  // Defined there again: it wins again, and is reported again.
+  dir.write("b.yaml", serviceYaml("web", 82) + "---\n" + serviceYaml("other", 1));
+  waitFor(sub, "b.yaml's web again", [](const Snapshot& s) { return portOf(s, "web") == 82; });
+  CHECK(logs.count({several, "name=web"}) == 2);
+
+  // The winner's version refused: b.yaml keeps the one it had, which still wins over a.yaml's
+  // change; the store sees no change of web.
+  Changes seen;
+  dir.write("b.yaml", serviceYaml("web", 70000) + "---\n" + serviceYaml("other", 5));
+  dir.write("a.yaml", serviceYaml("web", 79));
+  auto snap = barrier(dir, sub, &seen);
+  CHECK(portOf(*snap, "other") == 5);
+  CHECK(portOf(*snap, "web") == 82);
+  CHECK_FALSE(changed(seen, Kind::Service, "default/web"));
+
+  // Fixed: the new version.
+  dir.write("b.yaml", serviceYaml("web", 83) + "---\n" + serviceYaml("other", 5));
+  waitFor(sub, "b.yaml's web fixed", [](const Snapshot& s) { return portOf(s, "web") == 83; });
+
+  // The winner's file removed: a.yaml's latest version.
+  dir.remove("b.yaml");
+  waitFor(sub, "a.yaml's latest web", [](const Snapshot& s) { return portOf(s, "web") == 79; });
+  // Edits of a file that defined it already were not reported again.
+  CHECK(logs.count({several}) == 2);
+}
+
+TEST_CASE("manifests: 1,000 objects in two files: winners, hand-over and exactly the changed keys",
+          "[manifests]") {
+  auto services = [](int from, int to, int port) {
+    std::string text;
+    for (int i = from; i < to; ++i) {
+      text += serviceYaml("svc-" + std::to_string(i), port) + "---\n";
+    }
+    return text;
+  };
+  auto port = [](const Snapshot& s, int i) { return portOf(s, "svc-" + std::to_string(i)); };
+  CapturedLogs logs;  // 500 warnings, not on the console
+  TempDir dir;
+  dir.write("a.yaml", services(0, 1000, 1));
+  dir.write("b.yaml", services(500, 1500, 2));
+  Fixture f(dir);
+  Subscription& sub = *f.sub;
+  auto snap = f.store.snapshot();
+  CHECK(snap->count(Kind::Service) == 1500);
+  CHECK(port(*snap, 0) == 1);
+  CHECK(port(*snap, 499) == 1);
+  CHECK(port(*snap, 500) == 2);
+  CHECK(port(*snap, 999) == 2);
+  CHECK(port(*snap, 1499) == 2);
+  CHECK(logs.count({"defined in several files"}) == 500);
+
+  // b.yaml drops its first half: those go back to a.yaml's, and nothing else changes.
+  Changes seen;
+  dir.write("b.yaml", services(1000, 1500, 2));
+  snap = waitFor(sub, "svc-500..999 from a.yaml",
+                 [&](const Snapshot& s) { return port(s, 500) == 1; }, &seen);
+  CHECK(port(*snap, 999) == 1);
+  CHECK(port(*snap, 1000) == 2);
+  CHECK(snap->count(Kind::Service) == 1500);
+  CHECK(seen.of(Kind::Service).size() == 500);
+  CHECK(changed(seen, Kind::Service, "default/svc-500"));
+  CHECK(changed(seen, Kind::Service, "default/svc-999"));
+
+  // One object of a.yaml changed among 1,000 rewritten: one key changes.
+  seen = Changes{};
+  std::string text = services(0, 7, 1) + serviceYaml("svc-7", 9) + "---\n" + services(8, 1000, 1);
+  dir.write("a.yaml", text);
+  snap = waitFor(sub, "svc-7 changed", [&](const Snapshot& s) { return port(s, 7) == 9; }, &seen);
+  CHECK(seen.of(Kind::Service).size() == 1);
+
+  // Everything removed, then loaded again.
+  dir.remove("a.yaml");
+  dir.remove("b.yaml");
+  waitFor(sub, "no Services", [](const Snapshot& s) { return s.count(Kind::Service) == 0; });
+  dir.write("c.yaml", services(0, 1000, 3));
+  snap = waitFor(sub, "1,000 again", [](const Snapshot& s) { return s.count(Kind::Service) == 1000; });
+  CHECK(port(*snap, 0) == 3);
+  CHECK(port(*snap, 999) == 3);
+}
+
+TEST_CASE("manifests: slices from Pods follow the winning definition of a Service, namespace by "
+          "namespace",
+          "[manifests]") {
+  TempDir dir;
+  dir.write("1.yaml", serviceYaml("web", 80, "one", "app: web") + "---\n" +
+                          serviceYaml("web", 80, "two", "app: web"));
+  dir.write("2.yaml", serviceYaml("web", 80, "one", "app: api"));  // wins in namespace one
+  dir.write("pods.yaml", podYaml("w1", "10.0.1.1", "app: web", "one") + "---\n" +
+                             podYaml("a1", "10.0.1.2", "app: api", "one") + "---\n" +
+                             podYaml("w2", "10.0.2.1", "app: web", "two"));
+  Fixture f(dir);
+  Subscription& sub = *f.sub;
+
+  auto addresses = [](const Snapshot& s, const std::string& ns) {
+    std::vector<std::string> out;
+    s.forEachSliceOf(ns, "web", [&](const EndpointSlice& slice) {
+      for (const auto& endpoint : slice.endpoints) {
+        out.push_back(endpoint.addresses[0].str());
+      }
+    });
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  auto keysIn = [](const Changes& changes, const std::string& ns) {
+    const auto& keys = changes.of(Kind::EndpointSlice);
+    return std::count_if(keys.begin(), keys.end(),
+                         [&](const std::string& k) { return k.starts_with(ns + "/"); });
+  };
+  auto snap = f.store.snapshot();
+  CHECK(addresses(*snap, "one") == std::vector<std::string>{"10.0.1.2"});
+  CHECK(addresses(*snap, "two") == std::vector<std::string>{"10.0.2.1"});
+
+  // The winning definition gone: the other one's selector; namespace two untouched.
+  Changes seen;
+  dir.remove("2.yaml");
+  snap = waitFor(sub, "web in one selects app=web", [&](const Snapshot& s) {
+    return addresses(s, "one") == std::vector<std::string>{"10.0.1.1"};
+  }, &seen);
+  CHECK(addresses(*snap, "two") == std::vector<std::string>{"10.0.2.1"});
+  CHECK(keysIn(seen, "one") >= 1);
+  CHECK(keysIn(seen, "two") == 0);
+
+  // A Pod in namespace two: only two's slice changes.
+  seen = Changes{};
+  dir.write("more.yaml", podYaml("w3", "10.0.2.2", "app: web", "two"));
+  snap = waitFor(sub, "second endpoint in two", [&](const Snapshot& s) {
+    return addresses(s, "two").size() == 2;
+  }, &seen);
+  CHECK(addresses(*snap, "one") == std::vector<std::string>{"10.0.1.1"});
+  CHECK(keysIn(seen, "one") == 0);
+  CHECK(keysIn(seen, "two") >= 1);
 }
