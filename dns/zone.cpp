@@ -167,6 +167,16 @@ std::size_t tailSize(std::string_view tails) {
   return 10u + wire::getU16(reinterpret_cast<const std::uint8_t*>(tails.data()) + 8);
 }
 
+/// Calls fn(tail) for each record tail (type..rdata) of `tails`.
+template <class Fn>
+void forEachTail(std::string_view tails, Fn&& fn) {
+  while (tails.size() >= 10) {
+    const std::size_t len = tailSize(tails);
+    fn(tails.substr(0, len));
+    tails.remove_prefix(len);
+  }
+}
+
 /// Appends a record tail to `set` unless an identical one is there.
 void addTail(RRset& set, std::string_view tail) {
   // Records are small and sets short; a linear duplicate check keeps the order stable.
@@ -217,6 +227,15 @@ void mergeInto(Node& into, const Node& from) {
       a.remove_prefix(len);
     }
   }
+}
+
+/// A Service's name or namespace as the API server admits them: one lower-case DNS label.
+/// Others (only a caller that skips validation can make them) would break serviceKeyOfName
+/// ("a.b" in "ns" would own b's endpoint name "a"; "Web" would file its names under "web").
+bool isObjectLabel(std::string_view s) {
+  return !s.empty() && s.size() <= 63 && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  });
 }
 
 /// Builds one contribution.
@@ -340,6 +359,9 @@ class Contributor {
   /// responder answers it from the namespace set, so that no name is shared by a namespace's
   /// Services but the PTRs of shared IPs.
   void compileService(const k8s::Snapshot& snap, const k8s::Service& svc) {
+    if (!isObjectLabel(svc.meta.name) || !isObjectLabel(svc.meta.namespace_)) {
+      return;
+    }
     const std::string nsDomain = svc.meta.namespace_ + ".svc." + options_.clusterDomain;
     const std::string base = svc.meta.name + "." + nsDomain;
     auto baseWire = nameFromText(asciiLower(base));
@@ -464,125 +486,46 @@ std::string_view serviceKeyOfSlice(std::string_view sliceKey) {
   return second == std::string_view::npos ? sliceKey : sliceKey.substr(0, second);
 }
 
-}  // namespace
-
-namespace {
-
-/// Owners of each name, by name hash: a flat open-addressing multimap from the hash's upper 32
-/// bits to owner ids (8 bytes a slot, one allocation). A collision only costs a merge that finds
-/// nothing, so 32 bits are enough.
-class OwnerIndex {
- public:
-  void add(std::size_t hash, std::uint32_t id) {
-    if (2 * (used_ + 1) > slots_.size()) {
-      grow();
-    }
-    insert(Slot{key(hash), id});
-    ++used_;
-  }
-  /// Removes one (hash, id) pair, if present.
-  void remove(std::size_t hash, std::uint32_t id) {
-    const std::uint32_t k = key(hash);
-    for (std::size_t i = start(k);; i = next(i)) {
-      Slot& s = slots_[i];
-      if (s.id == kEmpty) {
-        return;
+/// The key ("ns/name") of the Service a name under `<ns>.svc.<zone>` belongs to: its two labels
+/// above `svcDomain` (`svc.<zone>`, wire). Every name a Service contributes, and every PTR target,
+/// is `[labels.]<name>.<ns>.svc.<zone>`, and only Services whose name and namespace are single
+/// lower-case labels are compiled (see isObjectLabel), so the key is the owner's own; no other
+/// contributor has names there. nullopt: not such a name.
+std::optional<std::string> serviceKeyOfName(std::string_view name, std::string_view svcDomain) {
+  constexpr auto npos = std::string_view::npos;
+  std::size_t svc = npos, ns = npos;  // starts of the last two labels before the suffix
+  for (std::size_t i = 0; i < name.size();) {
+    if (name.size() - i == svcDomain.size()) {
+      if (svc == npos || name.substr(i) != svcDomain) {
+        return std::nullopt;
       }
-      if (s.key == k && s.id == id) {
-        s.id = kRemoved;
-        --used_;
-        return;
-      }
+      auto label = [&](std::size_t at) {
+        return name.substr(at + 1, static_cast<std::uint8_t>(name[at]));
+      };
+      std::string key(label(ns));
+      key += '/';
+      key += label(svc);
+      return key;
     }
+    const auto len = static_cast<std::uint8_t>(name[i]);
+    if (len == 0) {
+      break;
+    }
+    svc = ns;
+    ns = i;
+    i += 1u + len;
   }
-  template <class Fn>
-  void forEach(std::size_t hash, Fn&& fn) const {
-    if (slots_.empty()) {
-      return;
-    }
-    const std::uint32_t k = key(hash);
-    for (std::size_t i = start(k); slots_[i].id != kEmpty; i = next(i)) {
-      if (slots_[i].key == k && slots_[i].id != kRemoved) {
-        fn(slots_[i].id);
-      }
-    }
-  }
-
- private:
-  struct Slot {
-    std::uint32_t key = 0;
-    std::uint32_t id = kEmpty;
-  };
-  static constexpr std::uint32_t kEmpty = 0xFFFFFFFF;
-  static constexpr std::uint32_t kRemoved = 0xFFFFFFFE;
-
-  static std::uint32_t key(std::size_t hash) { return static_cast<std::uint32_t>(hash >> 32); }
-  std::size_t start(std::uint32_t k) const {
-    return (k * std::size_t{0x9E3779B97F4A7C15} >> 20) & (slots_.size() - 1);
-  }
-  std::size_t next(std::size_t i) const { return (i + 1) & (slots_.size() - 1); }
-  void insert(Slot slot) {
-    std::size_t i = start(slot.key);
-    while (slots_[i].id != kEmpty && slots_[i].id != kRemoved) {
-      i = next(i);
-    }
-    slots_[i] = slot;
-  }
-  /// Rehashes (dropping removed slots) into twice the live entries' room, at least.
-  void grow() {
-    std::vector<Slot> old;
-    old.swap(slots_);
-    std::size_t size = 1024;
-    while (size < 4 * (used_ + 1)) {
-      size *= 2;
-    }
-    slots_.assign(size, Slot{});
-    for (const Slot& s : old) {
-      if (s.id != kEmpty && s.id != kRemoved) {
-        insert(s);
-      }
-    }
-  }
-
-  std::vector<Slot> slots_;
-  std::size_t used_ = 0;
-};
+  return std::nullopt;
+}
 
 }  // namespace
 
+// No index of owners: every name but a PTR has one owner, derived from the name (see
+// serviceKeyOfName), and a PTR's owners are those of its targets; an update reads them from the
+// previous zone's entry.
 struct ZoneCompiler::State {
   std::shared_ptr<const k8s::Snapshot> snapshot;  // the one `zone` was compiled from
   std::shared_ptr<const Zone> zone;
-  // Owners of each name, by name hash (a collision only costs a merge that finds nothing).
-  OwnerIndex owners;
-  // Contributor ids: 0 is the apex (key ""), the others Service keys.
-  std::vector<std::string> keys;
-  std::unordered_map<std::string, std::uint32_t> ids;
-  std::vector<std::uint32_t> freeIds;
-
-  std::uint32_t idFor(const std::string& key) {
-    if (auto it = ids.find(key); it != ids.end()) {
-      return it->second;
-    }
-    std::uint32_t id = 0;
-    if (!freeIds.empty()) {
-      id = freeIds.back();
-      freeIds.pop_back();
-      keys[id] = key;
-    } else {
-      id = static_cast<std::uint32_t>(keys.size());
-      keys.push_back(key);
-    }
-    ids.emplace(key, id);
-    return id;
-  }
-  void release(const std::string& key) {
-    if (auto it = ids.find(key); it != ids.end()) {
-      keys[it->second].clear();
-      freeIds.push_back(it->second);
-      ids.erase(it);
-    }
-  }
 };
 
 ZoneCompiler::ZoneCompiler(ZoneOptions options)
@@ -635,31 +578,23 @@ std::shared_ptr<const Zone::PodIndex> ZoneCompiler::buildPods(const k8s::Snapsho
 std::shared_ptr<const Zone> ZoneCompiler::compile(std::shared_ptr<const k8s::Snapshot> snapshot) {
   const k8s::Snapshot& snap = *snapshot;
   state_ = std::make_unique<State>();
-  State& st = *state_;
   auto zone = std::make_shared<Zone>(options_);
   zone->synced_ = snap.synced;
   zone->version_ = snap.version;
   zone->serial_ = serialOf(snap);
   zone->namespaces_ = snap.namespaces;
   // Built as hash maps of Nodes (contributions merge into them) and encoded into one scratch
-  // buffer; the long-lived parts (shards, owner index, ids) are allocated only once the scratch
-  // is freed, so that they sit together and the scratch's pages can go back to the system
-  // (interleaved with it, a few live bytes would keep every page of the ~20 MB resident).
-  std::vector<std::pair<std::size_t, std::uint32_t>> owners;
+  // buffer; the shards are allocated only once the maps are freed, so that they sit together
+  // and the maps' pages can go back to the system (interleaved with them, a few live bytes would
+  // keep every page of the ~20 MB resident).
   std::string encoded;
   std::vector<std::size_t> ends(zone->shards_.size());
   std::vector<std::uint32_t> counts(zone->shards_.size());
   {
     std::vector<std::unordered_map<std::string, Node>> work(zone->shards_.size());
-    auto add = [&](const std::string& key, Contribution c) {
-      if (c.empty()) {
-        return;
-      }
-      const std::uint32_t id = st.idFor(key);
+    auto add = [&](Contribution c) {
       for (auto& [name, node] : c) {
-        const std::size_t h = Zone::hashName(name);
-        owners.emplace_back(h, id);
-        auto [it, inserted] = work[Zone::shardOf(h)].try_emplace(name);
+        auto [it, inserted] = work[Zone::shardOf(Zone::hashName(name))].try_emplace(name);
         if (inserted) {
           it->second = std::move(node);
           ++zone->nodeCount_;
@@ -668,11 +603,12 @@ std::shared_ptr<const Zone> ZoneCompiler::compile(std::shared_ptr<const k8s::Sna
         }
       }
     };
-    add("", contributionOf(snap, "", options_, zone->apex_, &zone->soaTail_));
+    // In key order, the apex ("") first, as an update merges a name's owners.
+    add(contributionOf(snap, "", options_, zone->apex_, &zone->soaTail_));
     for (const auto& entry : snap.of<k8s::Service>()) {
       Contribution c;
       Contributor(options_, zone->apex_, c).compileService(snap, *entry.value);
-      add(entry.key, std::move(c));
+      add(std::move(c));
     }
     for (std::size_t i = 0; i < work.size(); ++i) {
       for (const auto& [name, node] : work[i]) {
@@ -682,12 +618,6 @@ std::shared_ptr<const Zone> ZoneCompiler::compile(std::shared_ptr<const k8s::Sna
       ends[i] = encoded.size();
     }
   }
-  for (const auto& [h, id] : owners) {
-    st.owners.add(h, id);
-  }
-  std::vector<std::pair<std::size_t, std::uint32_t>>().swap(owners);
-  st.ids = decltype(st.ids)(st.ids.begin(), st.ids.end());
-  st.keys = std::vector<std::string>(st.keys.begin(), st.keys.end());
   zone->pods_ = buildPods(snap);
   for (std::size_t i = 0, begin = 0; i < ends.size(); begin = ends[i], ++i) {
     auto shard = std::make_shared<Zone::Shard>();
@@ -697,8 +627,8 @@ std::shared_ptr<const Zone> ZoneCompiler::compile(std::shared_ptr<const k8s::Sna
     zone->shards_[i] = std::move(shard);
   }
   stats_ = Stats{true, snap.of<k8s::Service>().size(), zone->nodeCount_, zone->shards_.size()};
-  st.snapshot = std::move(snapshot);
-  st.zone = zone;
+  state_->snapshot = std::move(snapshot);
+  state_->zone = zone;
   return zone;
 }
 
@@ -737,28 +667,18 @@ std::shared_ptr<const Zone> ZoneCompiler::update(const k8s::Update& update) {
   }
 
   // The apex (its SOA serial moves with every change) and the changed Services: their names
-  // before and after.
-  std::unordered_map<std::uint32_t, Contribution> current;
-  std::vector<std::string> dirty;
+  // before and after; each name with the keys that own it now among these.
+  std::unordered_map<std::string, Contribution> current;
+  std::map<std::string, std::vector<std::string_view>> dirty;
   auto recontribute = [&](const std::string& key, std::string* soaTail) {
-    Contribution before = contributionOf(old, key, options_, zone->apex_);
-    Contribution after = contributionOf(snap, key, options_, zone->apex_, soaTail);
-    if (auto it = st.ids.find(key); it != st.ids.end()) {
-      for (const auto& [name, node] : before) {
-        st.owners.remove(Zone::hashName(name), it->second);
-        dirty.push_back(name);
-      }
+    for (const auto& [name, node] : contributionOf(old, key, options_, zone->apex_)) {
+      dirty.try_emplace(name);
     }
-    if (after.empty()) {
-      st.release(key);
-      return;
-    }
-    const std::uint32_t id = st.idFor(key);
+    auto& [owner, after] = *current.try_emplace(key).first;  // a node: `owner` stays put
+    after = contributionOf(snap, key, options_, zone->apex_, soaTail);
     for (const auto& [name, node] : after) {
-      st.owners.add(Zone::hashName(name), id);
-      dirty.push_back(name);
+      dirty[name].push_back(owner);
     }
-    current[id] = std::move(after);
   };
   recontribute("", &zone->soaTail_);
   for (const auto& key : services) {
@@ -766,37 +686,48 @@ std::shared_ptr<const Zone> ZoneCompiler::update(const k8s::Update& update) {
       recontribute(key, nullptr);
     }
   }
-  std::sort(dirty.begin(), dirty.end());
-  dirty.erase(std::unique(dirty.begin(), dirty.end()), dirty.end());
 
   // Each such name re-merged from all its owners, in key order; its shard rewritten when the
-  // entry differs (the new entry, or nullopt to remove it).
+  // entry differs (the new entry, or nullopt to remove it). The owners: the apex, those above,
+  // the Service the name is under, and for a PTR the Services of its targets in the old entry
+  // (an IP two Services have: the unchanged one still owns its record).
+  const std::string svcDomain = std::string("\3svc") + zone->apex_;
   std::unordered_map<std::size_t, std::map<std::string_view, std::optional<std::string>>> edits;
-  std::vector<std::uint32_t> ownerIds;
+  std::vector<std::string> owners;
   std::string encoded;
-  for (const auto& name : dirty) {
+  for (const auto& [name, changedOwners] : dirty) {
     const std::size_t h = Zone::hashName(name);
-    ownerIds.clear();
-    st.owners.forEach(h, [&](std::uint32_t id) { ownerIds.push_back(id); });
-    std::sort(ownerIds.begin(), ownerIds.end(),
-              [&](std::uint32_t a, std::uint32_t b) { return st.keys[a] < st.keys[b]; });
-    ownerIds.erase(std::unique(ownerIds.begin(), ownerIds.end()), ownerIds.end());
+    const std::size_t shardIndex = Zone::shardOf(h);
+    const Zone::Shard& before = *zone->shards_[shardIndex];
+    const std::uint32_t at = before.locate(name, h);
+    owners.assign(changedOwners.begin(), changedOwners.end());
+    if (auto key = serviceKeyOfName(name, svcDomain)) {
+      owners.push_back(std::move(*key));
+    }
+    if (at != 0) {
+      if (auto ptr = before.entryAt(at - 1).node.find(wire::kTypePTR)) {
+        forEachTail(ptr->tails, [&](std::string_view tail) {
+          if (auto key = serviceKeyOfName(tail.substr(10), svcDomain)) {
+            owners.push_back(std::move(*key));
+          }
+        });
+      }
+    }
+    std::sort(owners.begin(), owners.end());
+    owners.erase(std::unique(owners.begin(), owners.end()), owners.end());
     Node merged;
     bool exists = false;
-    for (const std::uint32_t id : ownerIds) {
-      auto c = current.find(id);
+    for (const std::string& key : owners) {
+      auto c = current.find(key);
       if (c == current.end()) {
-        // Another owner of a shared name (a PTR of an IP two Services have).
-        c = current.emplace(id, contributionOf(snap, st.keys[id], options_, zone->apex_)).first;
+        // An unchanged owner of a shared name (a PTR of an IP two Services have).
+        c = current.emplace(key, contributionOf(snap, key, options_, zone->apex_)).first;
       }
       if (auto n = c->second.find(name); n != c->second.end()) {
         mergeInto(merged, n->second);
         exists = true;
       }
     }
-    const std::size_t shardIndex = Zone::shardOf(h);
-    const Zone::Shard& before = *zone->shards_[shardIndex];
-    const std::uint32_t at = before.locate(name, h);
     encoded.clear();
     if (exists) {
       encodeEntry(encoded, name, merged);

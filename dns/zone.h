@@ -277,9 +277,10 @@ class Zone {
 /// Every name is made of contributions: the apex's (SOA, NS, dns-version, svc/pod, the kube-dns
 /// addresses) and each Service's (with its EndpointSlices), merged in key order (apex first). An
 /// update recompiles only the Services its changes name, then re-merges the names they had or
-/// have from their owners (an index from name hash to owners; PTR names may have several), so
-/// the work follows the Services changed, not the cluster, and the new zone shares every
-/// untouched shard with the old one.
+/// have from their owners, so the work follows the Services changed, not the cluster, and the
+/// new zone shares every untouched shard with the old one. No index of owners is kept: a name
+/// under `<ns>.svc.<zone>` has one owner, the Service its labels name, the apex's names only
+/// the apex, and a PTR name (two Services may share an IP) the Services of its records' targets.
 class ZoneCompiler {
  public:
   explicit ZoneCompiler(ZoneOptions options);

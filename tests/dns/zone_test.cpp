@@ -271,3 +271,150 @@ TEST_CASE("dns zone: an update shares the shards it does not change", "[dns]") {
   store.apply(std::move(pod));
   CHECK(compiler.update(*sub->take()) == second);
 }
+
+namespace {
+
+kdp::k8s::Service clusterIpService(const std::string& ns, const std::string& name,
+                                   const std::string& ip) {
+  kdp::k8s::Service s;
+  s.meta.name = name;
+  s.meta.namespace_ = ns;
+  s.clusterIPs.push_back(*kdp::IpAddr::parse(ip));
+  return s;
+}
+
+kdp::k8s::Service headlessService(const std::string& ns, const std::string& name) {
+  kdp::k8s::Service s;
+  s.meta.name = name;
+  s.meta.namespace_ = ns;
+  s.headless = true;
+  return s;
+}
+
+kdp::k8s::EndpointSlice oneEndpoint(const std::string& ns, const std::string& service,
+                                    const std::string& hostname, const std::string& ip) {
+  kdp::k8s::EndpointSlice sl;
+  sl.meta.name = service + "-1";
+  sl.meta.namespace_ = ns;
+  sl.serviceName = service;
+  sl.meta.labels.emplace(std::string(kdp::k8s::kServiceNameLabel), service);
+  kdp::k8s::Endpoint ep;
+  ep.addresses.push_back(*kdp::IpAddr::parse(ip));
+  ep.hostname = hostname;
+  sl.endpoints.push_back(std::move(ep));
+  return sl;
+}
+
+/// The PTR targets of `ip` (text), in record order; empty when the name does not exist.
+std::vector<std::string> ptrTargets(const Zone& z, const std::string& ip) {
+  std::vector<std::string> out;
+  const auto node = find(z, reverseName(*kdp::IpAddr::parse(ip)));
+  if (!node) {
+    return out;
+  }
+  const RRset* set = node->find(w::kTypePTR);
+  REQUIRE(set != nullptr);
+  for (std::string_view t = set->tails; !t.empty();) {
+    const std::size_t len = 10u + w::getU16(reinterpret_cast<const std::uint8_t*>(t.data()) + 8);
+    out.push_back(w::nameToText(t.substr(10, len - 10)));
+    t.remove_prefix(len);
+  }
+  return out;
+}
+
+/// Applies `batch`, updates the zone incrementally and checks it against a full compile.
+std::shared_ptr<const Zone> step(kdp::k8s::Store& store, kdp::k8s::Subscription& sub,
+                                 ZoneCompiler& compiler, kdp::k8s::Batch batch) {
+  store.apply(std::move(batch));
+  auto update = sub.take();
+  REQUIRE(update);
+  auto incremental = compiler.update(*update);
+  requireSameZone(*incremental, *compileZone(*update->snapshot, ZoneOptions{}));
+  return incremental;
+}
+
+}  // namespace
+
+TEST_CASE("dns zone: a PTR two Services share keeps each owner's record through updates",
+          "[dns]") {
+  kdp::k8s::Store store;
+  auto sub = store.subscribe();
+  ZoneCompiler compiler(ZoneOptions{});
+  kdp::k8s::Batch first;
+  first.upsert(clusterIpService("x", "a", "10.0.0.1"));
+  first.upsert(clusterIpService("y", "b", "10.0.0.1"));
+  first.upsert(headlessService("x", "h"));
+  first.upsert(oneEndpoint("x", "h", "h0", "10.0.0.1"));
+  store.apply(std::move(first));
+  store.markSynced();
+  auto z = compiler.update(*sub->take());
+  CHECK(ptrTargets(*z, "10.0.0.1") == std::vector<std::string>{
+                                           "a.x.svc.cluster.local.", "h0.h.x.svc.cluster.local.",
+                                           "b.y.svc.cluster.local."});
+
+  kdp::k8s::Batch removeA;
+  removeA.remove(kdp::k8s::Kind::Service, "x", "a");
+  z = step(store, *sub, compiler, std::move(removeA));
+  CHECK(ptrTargets(*z, "10.0.0.1") ==
+        std::vector<std::string>{"h0.h.x.svc.cluster.local.", "b.y.svc.cluster.local."});
+
+  // b moves to another IP: 10.0.0.1 keeps the headless endpoint's record only.
+  kdp::k8s::Batch moveB;
+  moveB.upsert(clusterIpService("y", "b", "10.0.0.2"));
+  z = step(store, *sub, compiler, std::move(moveB));
+  CHECK(ptrTargets(*z, "10.0.0.1") == std::vector<std::string>{"h0.h.x.svc.cluster.local."});
+  CHECK(ptrTargets(*z, "10.0.0.2") == std::vector<std::string>{"b.y.svc.cluster.local."});
+
+  // The endpoint's slice goes: the name goes with its last owner.
+  kdp::k8s::Batch removeSlice;
+  removeSlice.remove(kdp::k8s::Kind::EndpointSlice, "x", "h-1");
+  z = step(store, *sub, compiler, std::move(removeSlice));
+  CHECK(ptrTargets(*z, "10.0.0.1").empty());
+
+  // Two owners again, the second added by an update while the first is unchanged.
+  kdp::k8s::Batch readd;
+  readd.upsert(clusterIpService("x", "a", "10.0.0.2"));
+  z = step(store, *sub, compiler, std::move(readd));
+  CHECK(ptrTargets(*z, "10.0.0.2") ==
+        std::vector<std::string>{"a.x.svc.cluster.local.", "b.y.svc.cluster.local."});
+  kdp::k8s::Batch changeA;
+  changeA.upsert(clusterIpService("x", "a", "10.0.0.3"));
+  z = step(store, *sub, compiler, std::move(changeA));
+  CHECK(ptrTargets(*z, "10.0.0.2") == std::vector<std::string>{"b.y.svc.cluster.local."});
+  CHECK(ptrTargets(*z, "10.0.0.3") == std::vector<std::string>{"a.x.svc.cluster.local."});
+}
+
+TEST_CASE("dns zone: Services named outside the API server's rules publish no names", "[dns]") {
+  // Only a caller that skips the decoders' validation can make these: "a.b" would otherwise own
+  // the name of b's endpoint "a", and "Web" the name of "web".
+  kdp::k8s::Store store;
+  auto sub = store.subscribe();
+  ZoneCompiler compiler(ZoneOptions{});
+  kdp::k8s::Batch first;
+  first.upsert(clusterIpService("ns", "a.b", "10.0.0.5"));
+  first.upsert(headlessService("ns", "b"));
+  first.upsert(oneEndpoint("ns", "b", "a", "10.0.0.6"));
+  first.upsert(clusterIpService("ns", "Web", "10.0.0.7"));
+  first.upsert(clusterIpService("ns", "web", "10.0.0.8"));
+  first.upsert(clusterIpService("Ns", "web", "10.0.0.9"));
+  store.apply(std::move(first));
+  store.markSynced();
+  auto z = compiler.update(*sub->take());
+  REQUIRE(find(*z, "a.b.ns.svc.cluster.local"));
+  CHECK(find(*z, "a.b.ns.svc.cluster.local")->find(w::kTypeA)->count == 1);
+  CHECK(ptrTargets(*z, "10.0.0.6") == std::vector<std::string>{"a.b.ns.svc.cluster.local."});
+  CHECK(find(*z, "web.ns.svc.cluster.local")->find(w::kTypeA)->count == 1);
+  CHECK(ptrTargets(*z, "10.0.0.8") == std::vector<std::string>{"web.ns.svc.cluster.local."});
+  for (const char* ip : {"10.0.0.5", "10.0.0.7", "10.0.0.9"}) {
+    CHECK(ptrTargets(*z, ip).empty());
+  }
+
+  kdp::k8s::Batch change;
+  change.upsert(oneEndpoint("ns", "b", "a", "10.0.0.10"));
+  change.remove(kdp::k8s::Kind::Service, "ns", "Web");
+  change.upsert(clusterIpService("ns", "a.b", "10.0.0.11"));
+  z = step(store, *sub, compiler, std::move(change));
+  CHECK(ptrTargets(*z, "10.0.0.10") == std::vector<std::string>{"a.b.ns.svc.cluster.local."});
+  CHECK(ptrTargets(*z, "10.0.0.6").empty());
+  CHECK(find(*z, "web.ns.svc.cluster.local")->find(w::kTypeA)->count == 1);
+}
