@@ -203,21 +203,25 @@ class Zone {
 
  private:
   friend class ZoneCompiler;
-  /// One shard's names, compact: every entry encoded back to back in one string (u8 name size,
-  /// name, u8 CNAME target size, target, u32 rrsets size, rrsets as NodeView reads them), and an
+  /// One shard's names, compact: every entry encoded back to back (u8 name size, name, u8 CNAME
+  /// target size, target, u32 rrsets size, rrsets as NodeView reads them), and an
   /// open-addressing table of entry offsets by name hash. No per-name allocation: at 50k names
-  /// this is a few MB, where a hash map of strings and vectors took several times more.
+  /// this is a few MB, where a hash map of strings and vectors took several times more. Both
+  /// are views into storage the shard's shared_ptr owns: one block for all the shards of a full
+  /// compile (packed together rather than spread over the holes its scratch left), one per shard
+  /// an update rewrites.
   struct Shard {
-    std::string bytes;
-    std::vector<std::uint32_t> slots;  // entry offset + 1; 0: free. Size: a power of two.
+    std::string_view bytes;
+    const std::uint32_t* slots = nullptr;  // entry offset + 1; 0: free
+    std::uint32_t slotCount = 0;           // a power of two, or 0 (no entries)
     std::uint32_t count = 0;
 
     /// Offset + 1 of the entry of `name` (hash `h`), 0 when absent.
     std::uint32_t locate(std::string_view name, std::size_t h) const {
-      if (slots.empty()) {
+      if (slotCount == 0) {
         return 0;
       }
-      const std::size_t mask = slots.size() - 1;
+      const std::size_t mask = slotCount - 1;
       for (std::size_t i = slotOf(h) & mask;; i = (i + 1) & mask) {
         const std::uint32_t at = slots[i];
         if (at == 0) {
@@ -250,10 +254,15 @@ class Zone {
         at += e.raw.size();
       }
     }
-    /// Rebuilds `slots` for the entries in `bytes`.
-    void index();
+    /// The slot table size for `count` entries (load ≤ 1/2).
+    static std::size_t slotsFor(std::uint32_t count);
+    /// Fills `table` (slotsFor(count) zeroed slots) for the entries in `bytes` and points
+    /// `slots` at it.
+    void index(std::uint32_t* table);
     static std::size_t slotOf(std::size_t h) noexcept { return h >> (7 + kShardBits); }
   };
+  /// The bytes and slot tables shards view, and the Shards themselves (zone.cpp).
+  struct ShardStorage;
   struct PodIndex {
     std::set<std::pair<std::string, IpAddr>, std::less<>> ips;  // --pods verified
     std::map<IpAddr, std::string> namespaces;                   // --autopath
