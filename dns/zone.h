@@ -306,6 +306,7 @@ class ZoneCompiler {
     std::size_t services = 0;  // Services recompiled
     std::size_t names = 0;     // names re-merged
     std::size_t shards = 0;    // shards copied
+    bool repacked = false;     // every shard copied into one new block
   };
   const Stats& lastStats() const { return stats_; }
 

@@ -418,3 +418,35 @@ TEST_CASE("dns zone: Services named outside the API server's rules publish no na
   CHECK(ptrTargets(*z, "10.0.0.6").empty());
   CHECK(find(*z, "web.ns.svc.cluster.local")->find(w::kTypeA)->count == 1);
 }
+
+TEST_CASE("dns zone: updates that rewrite most shards repack the zone into one block", "[dns]") {
+  kdp::k8s::Store store;
+  auto sub = store.subscribe();
+  ZoneCompiler compiler(ZoneOptions{});
+  auto ipOf = [](int i, int round) {
+    return "10." + std::to_string(round) + "." + std::to_string(i / 250) + "." +
+           std::to_string(i % 250 + 1);
+  };
+  kdp::k8s::Batch first;
+  for (int i = 0; i < 300; ++i) {
+    first.upsert(clusterIpService("ns", "s" + std::to_string(i), ipOf(i, 0)));
+  }
+  store.apply(std::move(first));
+  store.markSynced();
+  auto z = compiler.update(*sub->take());
+  REQUIRE(compiler.lastStats().full);
+  int repacks = 0;
+  for (int round = 1; round <= 2; ++round) {
+    for (int from = 0; from < 300; from += 50) {
+      kdp::k8s::Batch b;
+      for (int i = from; i < from + 50; ++i) {
+        b.upsert(clusterIpService("ns", "s" + std::to_string(i), ipOf(i, round)));
+      }
+      z = step(store, *sub, compiler, std::move(b));
+      repacks += compiler.lastStats().repacked ? 1 : 0;
+    }
+  }
+  CHECK(repacks >= 1);
+  CHECK(ptrTargets(*z, ipOf(7, 2)) == std::vector<std::string>{"s7.ns.svc.cluster.local."});
+  CHECK(ptrTargets(*z, ipOf(7, 1)).empty());
+}
