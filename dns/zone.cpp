@@ -47,6 +47,23 @@ void put(std::string& out, T v) {
   out.append(reinterpret_cast<const char*>(&v), sizeof v);
 }
 
+/// Sizes and counts as NodeView::readVarint reads them: one byte below 128.
+void putVarint(std::string& out, std::size_t v) {
+  while (v >= 0x80) {
+    out += static_cast<char>((v & 0x7F) | 0x80);
+    v >>= 7;
+  }
+  out += static_cast<char>(v);
+}
+
+std::size_t varintSize(std::size_t v) {
+  std::size_t n = 1;
+  for (; v >= 0x80; v >>= 7) {
+    ++n;
+  }
+  return n;
+}
+
 /// `node`'s entry in a shard (see Zone::Shard).
 void encodeEntry(std::string& out, std::string_view name, const Node& node) {
   put(out, static_cast<std::uint8_t>(name.size()));
@@ -55,16 +72,18 @@ void encodeEntry(std::string& out, std::string_view name, const Node& node) {
   out += node.cnameTarget;
   std::size_t size = 0;
   for (const auto& set : node.rrsets) {
-    size += 2 + 2 + 4 + set.tails.size() + 2 + 4 + set.additional.size();
+    size += 2 + varintSize(set.count) + varintSize(set.tails.size()) + set.tails.size() +
+            varintSize(set.additionalCount) + varintSize(set.additional.size()) +
+            set.additional.size();
   }
-  put(out, static_cast<std::uint32_t>(size));
+  putVarint(out, size);
   for (const auto& set : node.rrsets) {
     put(out, set.type);
-    put(out, set.count);
-    put(out, static_cast<std::uint32_t>(set.tails.size()));
+    putVarint(out, set.count);
+    putVarint(out, set.tails.size());
     out += set.tails;
-    put(out, set.additionalCount);
-    put(out, static_cast<std::uint32_t>(set.additional.size()));
+    putVarint(out, set.additionalCount);
+    putVarint(out, set.additional.size());
     out += set.additional;
   }
 }
@@ -90,9 +109,9 @@ Zone::Shard::Entry Zone::Shard::entryAt(std::size_t offset) const {
   const auto cnameSize = static_cast<std::uint8_t>(all[at]);
   const std::string_view cname = all.substr(at + 1, cnameSize);
   at += 1 + cnameSize;
-  std::uint32_t setsSize = 0;
-  std::memcpy(&setsSize, all.data() + at, sizeof setsSize);
-  at += sizeof setsSize;
+  std::string_view rest = all.substr(at);
+  const std::uint32_t setsSize = NodeView::readVarint(rest);
+  at = static_cast<std::size_t>(rest.data() - all.data());
   return Entry{name, NodeView(cname, all.substr(at, setsSize)),
                all.substr(offset, at + setsSize - offset)};
 }

@@ -93,8 +93,9 @@ struct Node {
 };
 
 /// A node as the zone stores it: its encoded rrsets, read in place (no allocation).
-/// Encoding of each rrset: u16 type, u16 count, u32 tails size, tails, u16 additional count,
-/// u32 additional size, additional (integers in host order: the bytes never leave the process).
+/// Encoding of each rrset: u16 type (host order: the bytes never leave the process), then as
+/// varints (7 bits a byte, low first: one byte below 128) the count, the tails size, the tails,
+/// the additional count, the additional size, the additional records.
 class NodeView {
  public:
   NodeView(std::string_view cnameTarget, std::string_view sets)
@@ -120,15 +121,27 @@ class NodeView {
     for (std::string_view rest = sets_; !rest.empty();) {
       RRsetView set;
       set.type = read<std::uint16_t>(rest);
-      set.count = read<std::uint16_t>(rest);
-      set.tails = bytes(rest, read<std::uint32_t>(rest));
-      set.additionalCount = read<std::uint16_t>(rest);
-      set.additional = bytes(rest, read<std::uint32_t>(rest));
+      set.count = static_cast<std::uint16_t>(readVarint(rest));
+      set.tails = bytes(rest, readVarint(rest));
+      set.additionalCount = static_cast<std::uint16_t>(readVarint(rest));
+      set.additional = bytes(rest, readVarint(rest));
       fn(set);
     }
   }
   /// An owned copy (tests, comparisons).
   Node materialize() const;
+
+  static std::uint32_t readVarint(std::string_view& in) {
+    std::uint32_t v = 0;
+    for (unsigned shift = 0;; shift += 7) {
+      const auto b = static_cast<std::uint8_t>(in[0]);
+      in.remove_prefix(1);
+      v |= std::uint32_t{b & 0x7Fu} << shift;
+      if ((b & 0x80) == 0) {
+        return v;
+      }
+    }
+  }
 
  private:
   template <class T>
@@ -204,7 +217,7 @@ class Zone {
  private:
   friend class ZoneCompiler;
   /// One shard's names, compact: every entry encoded back to back (u8 name size, name, u8 CNAME
-  /// target size, target, u32 rrsets size, rrsets as NodeView reads them), and an
+  /// target size, target, varint rrsets size, rrsets as NodeView reads them), and an
   /// open-addressing table of entry offsets by name hash. No per-name allocation: at 50k names
   /// this is a few MB, where a hash map of strings and vectors took several times more. Both
   /// are views into storage the shard's shared_ptr owns: one block for all the shards of a full

@@ -450,3 +450,42 @@ TEST_CASE("dns zone: updates that rewrite most shards repack the zone into one b
   CHECK(ptrTargets(*z, ipOf(7, 2)) == std::vector<std::string>{"s7.ns.svc.cluster.local."});
   CHECK(ptrTargets(*z, ipOf(7, 1)).empty());
 }
+
+TEST_CASE("dns zone: large rrsets keep their counts and sizes through the compact encoding",
+          "[dns]") {
+  // 1,200 endpoints: counts above 127 and sizes above 16,383 take two and three varint bytes.
+  kdp::k8s::Store store;
+  kdp::k8s::Batch b;
+  kdp::k8s::Service svc = headlessService("ns", "big");
+  b.upsert(std::move(svc));
+  kdp::k8s::EndpointSlice sl = oneEndpoint("ns", "big", "", "10.2.0.1");
+  sl.endpoints.clear();
+  kdp::k8s::EndpointPort port;
+  port.name = "http";
+  port.port = 8080;
+  sl.ports.push_back(port);
+  for (int i = 0; i < 1200; ++i) {
+    kdp::k8s::Endpoint ep;
+    ep.addresses.push_back(*kdp::IpAddr::parse("10.2." + std::to_string(i / 250) + "." +
+                                               std::to_string(i % 250 + 1)));
+    sl.endpoints.push_back(std::move(ep));
+  }
+  b.upsert(std::move(sl));
+  store.apply(std::move(b));
+  store.markSynced();
+  auto z = compileZone(*store.snapshot(), ZoneOptions{});
+  const auto node = find(*z, "big.ns.svc.cluster.local");
+  REQUIRE(node);
+  const RRset* a = node->find(w::kTypeA);
+  REQUIRE(a != nullptr);
+  CHECK(a->count == 1200);
+  CHECK(a->tails.size() == 1200u * 14);
+  const auto srv = find(*z, "_http._tcp.big.ns.svc.cluster.local");
+  REQUIRE(srv);
+  REQUIRE(srv->find(w::kTypeSRV) != nullptr);
+  CHECK(srv->find(w::kTypeSRV)->count == 1200);
+  CHECK(srv->find(w::kTypeSRV)->additionalCount == 1200);
+  CHECK(srv->find(w::kTypeSRV)->additional.size() > 16384);
+  CHECK(ptrTargets(*z, "10.2.4.200").size() == 1);
+  CHECK(z->nodeCount() == 1200 * 2 + 3 + 4);  // hosts, PTRs; base, _tcp, SRV; the apex's four
+}
