@@ -2,6 +2,7 @@
 // metrics, and run the components. Every failure ends in one line on stderr and an exit code;
 // nothing escapes main.
 
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -337,6 +338,11 @@ int runMain(const Options& options, const sigset_t& stopSignals) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Large blocks (files being read, parser buffers) always from mmap, handed back when freed:
+  // glibc otherwise raises this threshold to the largest block freed so far, and the load's
+  // transient buffers then leave holes among the long-lived objects (≈ 2 MB of a 10,000-Service
+  // dns at rest, ≈ 4 MB of its peak).
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
   try {
     // First of all, so that a stop signal arriving during startup is taken by
     // waitForStopSignal() (a clean stop) instead of killing the process; every thread inherits it.

@@ -135,7 +135,7 @@ Slices groupSlices(const Snapshot& snap) {
 void serviceLine(std::string& out, const k8s::Service& s, const Slices& slices) {
   out += "Service " + objectName(s.meta) + " " + std::string(serviceTypeName(s.type));
   if (s.type == k8s::ServiceType::ExternalName) {
-    out += " -> " + s.externalName + "\n";
+    out += " -> " + s.externalName.str() + "\n";
     return;
   }
   if (s.headless) {

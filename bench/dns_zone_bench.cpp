@@ -67,7 +67,6 @@ k8s::EndpointSlice slice(int i, int salt = 0) {
   sl.meta.name = name(i) + "-abc";
   sl.meta.namespace_ = ns(i);
   sl.serviceName = name(i);
-  sl.meta.labels.emplace(std::string(k8s::kServiceNameLabel), name(i));
   k8s::EndpointPort p;
   p.name = "http";
   p.port = 8080;

@@ -100,8 +100,9 @@ std::vector<AddressType> addressTypesOf(const Service& service) {
   return types;
 }
 
-StringMap sliceLabels(const Service& service) {
-  StringMap labels;
+/// The labels of a slice made for `service`, but the service-name label (EndpointSlice::serviceName).
+CompactStringMap sliceLabels(const Service& service) {
+  CompactStringMap labels;
   // The controller copies the Service's labels (so that label-based filters such as
   // service.kubernetes.io/service-proxy-name apply to its slices), then sets its own.
   for (const auto& [k, v] : service.meta.labels) {
@@ -114,8 +115,7 @@ StringMap sliceLabels(const Service& service) {
   if (service.headless) {
     labels.emplace(kHeadlessLabel, "");
   }
-  labels.insert_or_assign(std::string(kServiceNameLabel), service.meta.name);
-  labels.insert_or_assign(std::string(kManagedByLabel), std::string(kManifestsManagedBy));
+  labels.insert_or_assign(kManagedByLabel, kManifestsManagedBy);
   return labels;
 }
 
@@ -131,7 +131,7 @@ bool selectsPods(const Service& service) {
          service.type != ServiceType::ExternalName;
 }
 
-bool selectorMatches(const StringMap& selector, const StringMap& labels) {
+bool selectorMatches(const CompactStringMap& selector, const CompactStringMap& labels) {
   if (selector.empty()) {
     return false;
   }
@@ -201,7 +201,7 @@ std::vector<EndpointSlice> endpointSlicesForService(
   }
 
   std::set<std::string, std::less<>> used(takenNames.begin(), takenNames.end());
-  const StringMap labels = sliceLabels(service);
+  const CompactStringMap labels = sliceLabels(service);
   for (auto& [groupKey, group] : groups) {
     const auto& [type, key] = groupKey;
     for (std::size_t first = 0, chunk = 0; first < group.endpoints.size();

@@ -24,7 +24,7 @@ bool selectsPods(const Service& service);
 
 /// True when every label of `selector` is on `labels` with the same value (an empty selector
 /// matches nothing here: the controller does not select pods for it).
-bool selectorMatches(const StringMap& selector, const StringMap& labels);
+bool selectorMatches(const CompactStringMap& selector, const CompactStringMap& labels);
 
 /// The slices of the Services in `services` that select pods and for which no slice in `slices`
 /// carries their kubernetes.io/service-name label (a directory that lists its slices keeps them).

@@ -128,12 +128,20 @@ class ObjectMap {
     if (it != chunk.end() && it->key == key) {
       return std::exchange(it->value, std::move(value));
     }
+    if (chunk.size() == chunk.capacity()) {
+      // Grown by an eighth, not doubled: chunks live as long as their entries, and doubling
+      // would leave a third of every chunk empty on average.
+      const auto pos = it - chunk.begin();
+      chunk.reserve(chunk.size() + std::max<std::size_t>(4, chunk.size() / 8));
+      it = chunk.begin() + pos;
+    }
     chunk.insert(it, Entry{std::move(key), std::move(value)});
     ++size_;
     if (chunk.size() > kMaxChunk) {
       auto upper = std::make_shared<Chunk>(std::make_move_iterator(chunk.begin() + kChunk),
                                            std::make_move_iterator(chunk.end()));
       chunk.erase(chunk.begin() + kChunk, chunk.end());
+      chunk.shrink_to_fit();
       index.insert(index.begin() + static_cast<std::ptrdiff_t>(c) + 1, std::move(upper));
     }
     return nullptr;

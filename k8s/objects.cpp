@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstring>
 #include <new>
 #include <ostream>
@@ -18,7 +19,7 @@ static_assert(std::variant_size_v<Object> == kKindCount);
 static_assert(std::variant_size_v<SharedObject> == kKindCount);
 // An EndpointSlice's endpoints are most of a large cluster's objects (see AddressList).
 static_assert(sizeof(AddressList) == 18);
-static_assert(sizeof(Endpoint) == 64);
+static_assert(sizeof(Endpoint) == 56);
 }  // namespace
 
 std::string_view kindName(Kind kind) {
@@ -118,6 +119,108 @@ std::string_view CompactString::view() const noexcept {
 
 std::ostream& operator<<(std::ostream& out, const CompactString& s) {
   return out << s.view();
+}
+
+// --- CompactStringMap ------------------------------------------------------------------------
+
+CompactStringMap::CompactStringMap(std::initializer_list<value_type> items) {
+  for (const auto& [key, value] : items) {
+    insert_or_assign(key, value);
+  }
+}
+
+CompactStringMap::CompactStringMap(const StringMap& map) {
+  if (!map.empty()) {
+    items_ = std::make_unique<std::vector<value_type>>(map.begin(), map.end());
+  }
+}
+
+CompactStringMap::CompactStringMap(const CompactStringMap& other) {
+  *this = other;
+}
+
+CompactStringMap& CompactStringMap::operator=(const CompactStringMap& other) {
+  if (this != &other) {
+    items_ = other.empty() ? nullptr : std::make_unique<std::vector<value_type>>(*other.items_);
+  }
+  return *this;
+}
+
+namespace {
+template <class Items>  // const or not
+auto lowerBoundOf(Items& items, std::string_view key) {
+  return std::lower_bound(items.begin(), items.end(), key,
+                          [](const auto& item, std::string_view k) { return item.first < k; });
+}
+}  // namespace
+
+CompactStringMap::const_iterator CompactStringMap::find(std::string_view key) const noexcept {
+  if (!items_) {
+    return end();
+  }
+  auto it = lowerBoundOf(*items_, key);
+  return it != items_->end() && it->first == key ? &*it : end();
+}
+
+const std::string& CompactStringMap::at(std::string_view key) const {
+  auto it = find(key);
+  if (it == end()) {
+    throw std::out_of_range("CompactStringMap::at: no key " + std::string(key));
+  }
+  return it->second;
+}
+
+void CompactStringMap::insert_or_assign(std::string_view key, std::string_view value) {
+  if (!items_) {
+    items_ = std::make_unique<std::vector<value_type>>();
+  }
+  auto it = lowerBoundOf(*items_, key);
+  if (it != items_->end() && it->first == key) {
+    it->second.assign(value);
+  } else {
+    items_->emplace(it, std::string(key), std::string(value));
+  }
+}
+
+std::string& CompactStringMap::operator[](std::string_view key) {
+  if (!items_) {
+    items_ = std::make_unique<std::vector<value_type>>();
+  }
+  auto it = lowerBoundOf(*items_, key);
+  if (it == items_->end() || it->first != key) {
+    it = items_->emplace(it, std::string(key), std::string());
+  }
+  return it->second;
+}
+
+void CompactStringMap::emplace(std::string_view key, std::string_view value) {
+  if (!contains(key)) {
+    insert_or_assign(key, value);
+  }
+}
+
+std::size_t CompactStringMap::erase(std::string_view key) {
+  if (!items_) {
+    return 0;
+  }
+  auto it = lowerBoundOf(*items_, key);
+  if (it == items_->end() || it->first != key) {
+    return 0;
+  }
+  items_->erase(it);
+  if (items_->empty()) {
+    items_.reset();
+  }
+  return 1;
+}
+
+bool operator==(const CompactStringMap& a, const CompactStringMap& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end());
+}
+
+bool operator==(const CompactStringMap& a, const StringMap& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [](const auto& x, const auto& y) { return x.first == y.first && x.second == y.second; });
 }
 
 // --- AddressList -----------------------------------------------------------------------------
@@ -232,8 +335,36 @@ void Endpoint::setDetails(EndpointDetails d) {
   if (d.empty()) {
     extra.reset();
   } else {
-    extra = std::make_shared<const EndpointDetails>(std::move(d));
+    extra = SharedDetails(std::move(d));
   }
+}
+
+// --- SharedDetails ---------------------------------------------------------------------------
+
+struct SharedDetails::Block {
+  std::atomic<std::uint32_t> refs{1};
+  EndpointDetails value;
+};
+
+SharedDetails::SharedDetails(EndpointDetails details)
+    : block_(new Block{{1}, std::move(details)}) {}
+
+SharedDetails::SharedDetails(const SharedDetails& other) noexcept : block_(other.block_) {
+  if (block_ != nullptr) {
+    block_->refs.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void SharedDetails::reset() noexcept {
+  // Release/acquire as std::shared_ptr: the last owner sees every other owner's reads done.
+  if (block_ != nullptr && block_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    delete block_;
+  }
+  block_ = nullptr;
+}
+
+const EndpointDetails* SharedDetails::get() const noexcept {
+  return block_ != nullptr ? &block_->value : nullptr;
 }
 
 bool Endpoint::operator==(const Endpoint& other) const {

@@ -3,6 +3,7 @@
 // Decoders (k8s/decode.h) fill them with the API server's defaults applied, so that consumers
 // never deal with "absent" where the API defines a default. Plain values: no I/O, no Boost.
 
+#include <cstddef>
 #include <cstdint>
 #include <initializer_list>
 #include <iosfwd>
@@ -11,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -26,6 +28,8 @@ class CompactString {
  public:
   CompactString() = default;
   explicit CompactString(std::string_view text) { assign(text); }
+  // NOLINTNEXTLINE(google-explicit-constructor): literals in aggregates, as for std::string
+  CompactString(const char* text) { assign(text); }
   CompactString(const CompactString& other) { assign(other.view()); }
   CompactString(CompactString&&) noexcept = default;
   CompactString& operator=(const CompactString& other) {
@@ -36,6 +40,10 @@ class CompactString {
   }
   CompactString& operator=(CompactString&&) noexcept = default;
   CompactString& operator=(std::string_view text) {
+    assign(text);
+    return *this;
+  }
+  CompactString& operator=(const char* text) {
     assign(text);
     return *this;
   }
@@ -54,10 +62,55 @@ class CompactString {
   friend bool operator==(const CompactString& a, std::string_view b) noexcept {
     return a.view() == b;
   }
+  friend bool operator==(const CompactString& a, const char* b) noexcept { return a.view() == b; }
   friend std::ostream& operator<<(std::ostream& out, const CompactString& s);
 
  private:
   std::unique_ptr<char[]> block_;  // [std::uint32_t size][bytes]
+};
+
+/// A string → string map in 8 bytes: null when empty, else one heap vector of pairs sorted by
+/// key. For labels, annotations and selectors: most objects have none or a few, a std::map
+/// costs 48 bytes empty and a node per entry. Reads like a const std::map; a key set twice
+/// keeps the last value.
+class CompactStringMap {
+ public:
+  using value_type = std::pair<std::string, std::string>;
+  using const_iterator = const value_type*;
+  using iterator = const_iterator;
+
+  CompactStringMap() = default;
+  CompactStringMap(std::initializer_list<value_type> items);
+  CompactStringMap(const StringMap& map);  // NOLINT(google-explicit-constructor): a map's value
+  CompactStringMap(const CompactStringMap& other);
+  CompactStringMap(CompactStringMap&&) noexcept = default;
+  CompactStringMap& operator=(const CompactStringMap& other);
+  CompactStringMap& operator=(CompactStringMap&&) noexcept = default;
+
+  const_iterator begin() const noexcept { return items_ ? items_->data() : nullptr; }
+  const_iterator end() const noexcept { return items_ ? items_->data() + items_->size() : nullptr; }
+  bool empty() const noexcept { return !items_ || items_->empty(); }
+  std::size_t size() const noexcept { return items_ ? items_->size() : 0; }
+  const_iterator find(std::string_view key) const noexcept;
+  std::size_t count(std::string_view key) const noexcept { return find(key) != end() ? 1 : 0; }
+  bool contains(std::string_view key) const noexcept { return find(key) != end(); }
+  /// std::out_of_range when absent.
+  const std::string& at(std::string_view key) const;
+
+  /// Sets `key` to `value`, replacing any value it had.
+  void insert_or_assign(std::string_view key, std::string_view value);
+  /// The value of `key`, added empty when absent (as std::map::operator[]).
+  std::string& operator[](std::string_view key);
+  /// Adds `key` unless present (as std::map::emplace).
+  void emplace(std::string_view key, std::string_view value);
+  /// Removes `key`; returns how many entries went (0 or 1).
+  std::size_t erase(std::string_view key);
+
+  friend bool operator==(const CompactStringMap& a, const CompactStringMap& b);
+  friend bool operator==(const CompactStringMap& a, const StringMap& b);
+
+ private:
+  std::unique_ptr<std::vector<value_type>> items_;
 };
 
 enum class Kind : std::uint8_t {
@@ -85,8 +138,8 @@ struct ObjectMeta {
   CompactString resourceVersion;
   CompactString creationTimestamp;  // RFC 3339 as given
   bool deleting = false;          // metadata.deletionTimestamp is set
-  StringMap labels;
-  StringMap annotations;
+  CompactStringMap labels;
+  CompactStringMap annotations;
 
   bool operator==(const ObjectMeta&) const = default;
 };
@@ -115,7 +168,7 @@ struct ServicePort {
   std::int32_t port = 0;
   PortRef targetPort;           // defaults to `port`
   std::int32_t nodePort = 0;    // 0: none allocated
-  std::string appProtocol;
+  CompactString appProtocol;
 
   bool operator==(const ServicePort&) const = default;
 };
@@ -137,9 +190,9 @@ struct Service {
   IpFamilyPolicy ipFamilyPolicy = IpFamilyPolicy::SingleStack;
   std::vector<ServicePort> ports;
   bool hasSelector = false;              // selector given (possibly empty map)
-  StringMap selector;
+  CompactStringMap selector;
   std::vector<IpAddr> externalIPs;
-  std::string externalName;              // type ExternalName only
+  CompactString externalName;            // type ExternalName only
   TrafficPolicy externalTrafficPolicy = TrafficPolicy::Cluster;
   TrafficPolicy internalTrafficPolicy = TrafficPolicy::Cluster;
   SessionAffinity sessionAffinity = SessionAffinity::None;
@@ -219,6 +272,38 @@ struct EndpointDetails {
   bool operator==(const EndpointDetails&) const = default;
 };
 
+/// An immutable EndpointDetails shared by reference count, in 8 bytes (a std::shared_ptr takes
+/// 16, and there is one per endpoint). Null when there are none. Copies on any thread.
+class SharedDetails {
+ public:
+  SharedDetails() = default;
+  explicit SharedDetails(EndpointDetails details);
+  SharedDetails(const SharedDetails& other) noexcept;
+  SharedDetails(SharedDetails&& other) noexcept : block_(std::exchange(other.block_, nullptr)) {}
+  SharedDetails& operator=(SharedDetails other) noexcept {
+    std::swap(block_, other.block_);
+    return *this;
+  }
+  ~SharedDetails() { reset(); }
+
+  void reset() noexcept;
+  const EndpointDetails* get() const noexcept;
+  const EndpointDetails& operator*() const noexcept { return *get(); }
+  const EndpointDetails* operator->() const noexcept { return get(); }
+  explicit operator bool() const noexcept { return block_ != nullptr; }
+  /// The same allocation (or both null).
+  friend bool operator==(const SharedDetails& a, const SharedDetails& b) noexcept {
+    return a.block_ == b.block_;
+  }
+  friend bool operator==(const SharedDetails& a, std::nullptr_t) noexcept {
+    return a.block_ == nullptr;
+  }
+
+ private:
+  struct Block;
+  Block* block_ = nullptr;
+};
+
 struct Endpoint {
   AddressList addresses;  // addressType IPv4/IPv6
   EndpointConditions conditions;
@@ -226,7 +311,7 @@ struct Endpoint {
   CompactString nodeName;
   CompactString targetPodName;  // targetRef kind Pod: name, for DNS/debugging
   /// Null when every field of it is empty (see details()).
-  std::shared_ptr<const EndpointDetails> extra;
+  SharedDetails extra;
 
   /// The details, empty ones when there are none.
   const EndpointDetails& details() const;
@@ -241,7 +326,7 @@ struct EndpointPort {
   std::string name;                  // "" = unnamed
   Protocol protocol = Protocol::TCP;
   std::optional<std::int32_t> port;  // absent: "all ports" per the API; unusable for the proxy
-  std::string appProtocol;
+  CompactString appProtocol;
 
   bool operator==(const EndpointPort&) const = default;
 };
@@ -260,7 +345,8 @@ struct EndpointSlice {
   AddressType addressType = AddressType::IPv4;
   std::vector<Endpoint> endpoints;
   std::vector<EndpointPort> ports;
-  std::string serviceName;  // label kubernetes.io/service-name; "" when absent
+  /// Label kubernetes.io/service-name ("" when absent); kept here only, not in meta.labels.
+  std::string serviceName;
 
   bool operator==(const EndpointSlice&) const = default;
 };

@@ -71,6 +71,25 @@ std::string storeKey(const SharedObject& object) {
   return storeKeyOf(kindOf(object), metaOf(object), slice ? slice->get() : nullptr);
 }
 
+// --- Store: EndpointSlice keys ----------------------------------------------------------------
+
+std::optional<std::string> Store::sliceKeyOf(std::string_view ns, std::string_view name) const {
+  if (auto it = sliceServices_.find(storeKey(Kind::EndpointSlice, ns, name));
+      it != sliceServices_.end()) {
+    return sliceKeyPrefix(ns, it->second).append(name);
+  }
+  // Named "<service>-<suffix>": the Service is the name up to one of its dashes. Only one of
+  // these keys can exist, since the store holds one slice per namespace and name.
+  const auto& slices = working_.of<EndpointSlice>();
+  for (auto dash = name.find('-'); dash != std::string_view::npos; dash = name.find('-', dash + 1)) {
+    std::string key = sliceKeyPrefix(ns, name.substr(0, dash)).append(name);
+    if (slices.get(key) != nullptr) {
+      return key;
+    }
+  }
+  return std::nullopt;
+}
+
 // --- Snapshot --------------------------------------------------------------------------------
 
 std::size_t Snapshot::count(Kind kind) const {
@@ -226,12 +245,14 @@ std::size_t Store::apply(Batch&& batch) {
       if (!op.isUpsert) {
         std::string key = storeKey(op.kind, op.ns, op.name);
         if (op.kind == Kind::EndpointSlice) {
-          auto it = sliceKeys_.find(key);
-          if (it == sliceKeys_.end()) {
+          auto sliceKey = sliceKeyOf(op.ns, op.name);
+          if (!sliceKey) {
             continue;
           }
-          key = std::move(it->second);
-          sliceKeys_.erase(it);
+          if (auto it = sliceServices_.find(key); it != sliceServices_.end()) {
+            sliceServices_.erase(it);
+          }
+          key = std::move(*sliceKey);
         }
         eraseKey(op.kind, key);
         continue;
@@ -239,11 +260,21 @@ std::size_t Store::apply(Batch&& batch) {
       const Kind kind = op.kind;
       std::string key = storeKey(op.object);
       if (kind == Kind::EndpointSlice) {
-        const ObjectMeta& meta = metaOf(op.object);
-        auto [it, fresh] = sliceKeys_.try_emplace(storeKey(kind, meta.namespace_, meta.name), key);
-        if (!fresh && it->second != key) {
-          eraseKey(kind, it->second);
-          it->second = key;
+        const auto& slice = *std::get<std::shared_ptr<const EndpointSlice>>(op.object);
+        const ObjectMeta& meta = slice.meta;
+        if (auto old = sliceKeyOf(meta.namespace_, meta.name); old && *old != key) {
+          eraseKey(kind, *old);  // its service-name label changed: the slice moves
+        }
+        std::string id = storeKey(kind, meta.namespace_, meta.name);
+        const std::string_view name = meta.name;
+        const std::string_view service = slice.serviceName;
+        if (!service.empty() && name.size() > service.size() && name.starts_with(service) &&
+            name[service.size()] == '-') {
+          if (auto it = sliceServices_.find(id); it != sliceServices_.end()) {
+            sliceServices_.erase(it);
+          }
+        } else {
+          sliceServices_.insert_or_assign(std::move(id), slice.serviceName);
         }
       }
       std::visit(

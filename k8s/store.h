@@ -195,9 +195,12 @@ class Store {
   Snapshot working_;
   std::shared_ptr<const Snapshot> current_;
   std::map<std::string, std::size_t, std::less<>> namespaceRefs_;
-  // "namespace/name" of each EndpointSlice → its store key, which also holds the Service name
-  // and so moves when the slice's service-name label changes.
-  std::map<std::string, std::string, std::less<>> sliceKeys_;
+  /// The store key of EndpointSlice ns/name (it holds the Service name), if the store has it.
+  std::optional<std::string> sliceKeyOf(std::string_view ns, std::string_view name) const;
+
+  // "namespace/name" → Service name, for the EndpointSlices not named "<service>-<suffix>" as
+  // the EndpointSlice controller names them; the others' keys are found from their names.
+  std::map<std::string, std::string, std::less<>> sliceServices_;
   std::vector<std::weak_ptr<Subscription>> subscribers_;
   StoreStats stats_;
 };

@@ -24,19 +24,19 @@ std::string_view checkName(Kind kind, std::string_view name) {
   }
 }
 
-void decodeLabels(Reader& r, dom::element e, const Path& p, StringMap& out) {
+void decodeLabels(Reader& r, dom::element e, const Path& p, CompactStringMap& out) {
   r.stringMap(e, p, [&](std::string_view k, std::string_view v, const Path& kp) {
     if (auto msg = checkQualifiedName(k); !msg.empty()) {
       r.invalid(kp, k, msg);
     } else if (auto vmsg = checkLabelValue(v); !vmsg.empty()) {
       r.invalid(kp, v, vmsg);
     } else {
-      assignString(out, k, v);
+      out.insert_or_assign(k, v);
     }
   });
 }
 
-void decodeAnnotations(Reader& r, dom::element e, const Path& p, StringMap& out) {
+void decodeAnnotations(Reader& r, dom::element e, const Path& p, CompactStringMap& out) {
   std::size_t total = 0;
   bool tooLong = false;
   r.stringMap(e, p, [&](std::string_view k, std::string_view v, const Path& kp) {
@@ -65,7 +65,7 @@ void decodeAnnotations(Reader& r, dom::element e, const Path& p, StringMap& out)
       r.invalid(kp, k, msg);
       return;
     }
-    assignString(out, k, v);
+    out.insert_or_assign(k, v);
   });
 }
 

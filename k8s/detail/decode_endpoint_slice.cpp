@@ -108,7 +108,7 @@ void decodeHintNames(Reader& r, dom::element e, const Path& p, std::size_t max,
 
 /// The details of a slice's endpoints: equal ones are shared (a slice's endpoints mostly sit in
 /// one or a few zones).
-using DetailsMade = std::vector<std::shared_ptr<const EndpointDetails>>;
+using DetailsMade = std::vector<SharedDetails>;
 
 void decodeEndpoint(Reader& r, dom::element e, const Path& p, std::optional<AddressType> type,
                     Endpoint& out, DetailsMade& made) {
@@ -301,6 +301,7 @@ void decodeEndpointSlice(KindContext& c, const RootFields& f, EndpointSlice& out
   decodeObjectMeta(c, f, Kind::EndpointSlice, out.meta);
   if (auto it = out.meta.labels.find(kServiceNameLabel); it != out.meta.labels.end()) {
     out.serviceName = it->second;
+    out.meta.labels.erase(kServiceNameLabel);  // kept once, as serviceName
   }
 
   std::optional<AddressType> type;

@@ -272,7 +272,7 @@ void decodeService(KindContext& c, const RootFields& f, Service& s) {
           } else if (auto vmsg = checkLabelValue(v); !vmsg.empty()) {
             r.invalid(kp, v, vmsg);
           } else {
-            assignString(s.selector, k, v);
+            s.selector.insert_or_assign(k, v);
           }
         });
       } else if (key == "externalIPs") {

@@ -616,6 +616,7 @@ TEST_CASE("decode: EndpointSlice from the docs", "[decode]") {
   auto es = decodeOne<EndpointSlice>(kEndpointSlice);
   CHECK(es.meta.name == "example-abc");
   CHECK(es.serviceName == "example");
+  CHECK(es.meta.labels.count(kServiceNameLabel) == 0);  // kept once, as serviceName
   CHECK(es.addressType == AddressType::IPv4);
   REQUIRE(es.ports.size() == 1);
   CHECK(es.ports[0] == EndpointPort{"http", Protocol::TCP, 80, ""});

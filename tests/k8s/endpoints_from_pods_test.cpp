@@ -105,7 +105,8 @@ TEST_CASE("endpoints from pods: selected, addressed, non-terminal pods in the na
   CHECK(s.serviceName == "web");
   CHECK(std::regex_match(s.meta.name, std::regex("web-[0-9a-f]{8}")));
   CHECK(s.addressType == AddressType::IPv4);
-  CHECK(s.meta.labels.at(std::string(kServiceNameLabel)) == "web");
+  // The service-name label is the slice's serviceName (not kept twice), the Service's own "x" not copied.
+  CHECK(s.meta.labels.count(kServiceNameLabel) == 0);
   CHECK(s.meta.labels.at(std::string(kManagedByLabel)) == "kube-dataplane.io/manifests");
   CHECK(s.meta.labels.at("team") == "a");  // the Service's labels, as the controller copies
   CHECK(s.meta.labels.count(std::string(kHeadlessLabel)) == 0);

@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,6 +32,40 @@ TEST_CASE("CompactString: empty without a block, compares and converts as its te
   s = "";
   CHECK(s.empty());
   CHECK(s != moved);
+}
+
+TEST_CASE("CompactStringMap: sorted by key, empty without a vector, value semantics", "[objects]") {
+  CompactStringMap m;
+  CHECK(m.empty());
+  CHECK(m.begin() == m.end());
+  CHECK(m.find("a") == m.end());
+  CHECK(m == StringMap{});
+  CHECK(sizeof m == sizeof(void*));
+  m.insert_or_assign("b", "2");
+  m.insert_or_assign("a", "1");
+  m.emplace("a", "ignored");  // as std::map: present keys stay
+  m.insert_or_assign("c", "3");
+  m.insert_or_assign("c", "three");  // the last value wins
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : m) {
+    keys.push_back(k + "=" + v);
+  }
+  CHECK(keys == std::vector<std::string>{"a=1", "b=2", "c=three"});
+  CHECK(m.at("b") == "2");
+  CHECK_THROWS_AS(m.at("z"), std::out_of_range);
+  CHECK(m.count("c") == 1);
+  CHECK(m == StringMap{{"a", "1"}, {"b", "2"}, {"c", "three"}});
+  CHECK(m == CompactStringMap(StringMap{{"c", "three"}, {"a", "1"}, {"b", "2"}}));
+  CompactStringMap copy = m;
+  CHECK(copy == m);
+  CHECK(m.erase("b") == 1);
+  CHECK(m.erase("b") == 0);
+  CHECK_FALSE(copy == m);
+  CHECK(m.erase("a") + m.erase("c") == 2);
+  CHECK(m.empty());
+  CHECK(m == CompactStringMap{});
+  CompactStringMap listed{{"x", "1"}, {"w", "2"}, {"x", "3"}};
+  CHECK(listed == StringMap{{"w", "2"}, {"x", "3"}});
 }
 
 TEST_CASE("AddressList: one address inline, several on the heap, value semantics", "[objects]") {
@@ -76,6 +111,15 @@ TEST_CASE("Endpoint: details compared by value, empty ones not allocated", "[obj
   b.setDetails(zone);  // another allocation, same value
   CHECK(a.extra != b.extra);
   CHECK(a == b);
+  {
+    Endpoint c = a;  // shares a's details
+    CHECK(c.extra == a.extra);
+    Endpoint d = std::move(c);
+    CHECK(d.extra == a.extra);
+    CHECK(c.extra == nullptr);  // NOLINT(bugprone-use-after-move): moved-from is null
+  }
+  CHECK(a.details().zone == "zone-a");  // still alive after the copies went
+  CHECK(sizeof(Endpoint) <= 56);
   b.hostname = "web-0";
   CHECK(a != b);
 }

@@ -27,7 +27,6 @@ EndpointSlice makeSlice(std::string ns, std::string name, std::string service) {
   e.meta.namespace_ = std::move(ns);
   e.meta.name = std::move(name);
   e.serviceName = std::move(service);
-  e.meta.labels.emplace(kServiceNameLabel, e.serviceName);
   return e;
 }
 
@@ -127,6 +126,48 @@ TEST_CASE("store: EndpointSlices are found by their Service and move when relabe
   CHECK(store.apply(std::move(rm)) == 1);
   CHECK(names("webapp") == std::vector<std::string>{"webapp-1"});
   CHECK(store.snapshot()->count(Kind::EndpointSlice) == 2);
+}
+
+TEST_CASE("store: EndpointSlices named after their Service or not, moved and removed", "[store]") {
+  Store store;
+  auto keys = [&] {
+    std::vector<std::string> out;
+    for (const auto& e : store.snapshot()->of<EndpointSlice>()) {
+      out.push_back(e.key);
+    }
+    return out;
+  };
+  auto apply = [&](auto&&... ops) {
+    Batch b;
+    (ops(b), ...);
+    return store.apply(std::move(b));
+  };
+  auto up = [](std::string name, std::string service) {
+    return [=](Batch& b) { b.upsert(makeSlice("ns", name, service)); };
+  };
+  auto rm = [](std::string name) {
+    return [=](Batch& b) { b.remove(Kind::EndpointSlice, "ns", name); };
+  };
+  // The controller's naming, a name with more dashes, a custom name, no label, a name that only
+  // starts like another Service's.
+  CHECK(apply(up("a-b-x1", "a-b"), up("a-x2", "a"), up("custom", "a"), up("bare", ""),
+              up("a-b-c", "a")) == 5);
+  CHECK(keys() == std::vector<std::string>{"ns//bare", "ns/a-b/a-b-x1", "ns/a/a-b-c", "ns/a/a-x2",
+                                           "ns/a/custom"});
+  // Moves: named after the old Service to a custom one, custom to named, unlabelled to named.
+  CHECK(apply(up("a-x2", "z"), up("custom", "custom-svc"), up("bare", "b")) == 6);
+  CHECK(keys() == std::vector<std::string>{"ns/a-b/a-b-x1", "ns/a/a-b-c", "ns/b/bare",
+                                           "ns/custom-svc/custom", "ns/z/a-x2"});
+  CHECK(apply(up("a-b-c", "a-b")) == 2);  // a prefix of its name, then a longer one
+  CHECK(keys() == std::vector<std::string>{"ns/a-b/a-b-c", "ns/a-b/a-b-x1", "ns/b/bare",
+                                           "ns/custom-svc/custom", "ns/z/a-x2"});
+  CHECK(apply(rm("a-b-c"), rm("a-x2"), rm("custom"), rm("bare"), rm("missing"), rm("a-b")) == 4);
+  CHECK(keys() == std::vector<std::string>{"ns/a-b/a-b-x1"});
+  CHECK(apply(rm("a-b-x1")) == 1);
+  CHECK(keys().empty());
+  // Gone for good: the same names come back under new Services.
+  CHECK(apply(up("custom", "a"), up("a-x2", "a")) == 2);
+  CHECK(keys() == std::vector<std::string>{"ns/a/a-x2", "ns/a/custom"});
 }
 
 TEST_CASE("store: a subscriber first gets everything, then coalesced changes", "[store]") {
