@@ -26,12 +26,6 @@ namespace {
 class DnsComponent : public Component {
  public:
   explicit DnsComponent(const DnsOptions& options) : options_(options) {
-    // A fixed trim threshold: glibc raises it (to twice the largest block freed, up to 64 MB)
-    // as the store's load and a full compile free their large blocks, and malloc_trim never
-    // trims the top of a thread's arena, so the compile's freed scratch stayed resident in the
-    // watcher's arena (≈ 4 MB at 10k Services). Process-wide: it also fixes the mmap threshold
-    // at its default (128 KiB) for every component in this process.
-    mallopt(M_TRIM_THRESHOLD, 128 * 1024);
     zoneOptions_ = ZoneOptions{options.clusterDomain, options.ttl, options.pods, options.autopath};
     zones_ = std::make_shared<ZoneHolder>(std::make_shared<const Zone>(zoneOptions_));
     ServerOptions so;
