@@ -249,9 +249,7 @@ std::size_t Store::apply(Batch&& batch) {
           if (!sliceKey) {
             continue;
           }
-          if (auto it = sliceServices_.find(key); it != sliceServices_.end()) {
-            sliceServices_.erase(it);
-          }
+          sliceServices_.erase(key);
           key = std::move(*sliceKey);
         }
         eraseKey(op.kind, key);
@@ -270,9 +268,7 @@ std::size_t Store::apply(Batch&& batch) {
         const std::string_view service = slice.serviceName;
         if (!service.empty() && name.size() > service.size() && name.starts_with(service) &&
             name[service.size()] == '-') {
-          if (auto it = sliceServices_.find(id); it != sliceServices_.end()) {
-            sliceServices_.erase(it);
-          }
+          sliceServices_.erase(id);
         } else {
           sliceServices_.insert_or_assign(std::move(id), slice.serviceName);
         }

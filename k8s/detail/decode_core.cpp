@@ -25,18 +25,21 @@ std::string_view checkName(Kind kind, std::string_view name) {
 }
 
 void decodeLabels(Reader& r, dom::element e, const Path& p, CompactStringMap& out) {
+  StringPairs pairs;
   r.stringMap(e, p, [&](std::string_view k, std::string_view v, const Path& kp) {
     if (auto msg = checkQualifiedName(k); !msg.empty()) {
       r.invalid(kp, k, msg);
     } else if (auto vmsg = checkLabelValue(v); !vmsg.empty()) {
       r.invalid(kp, v, vmsg);
     } else {
-      out.insert_or_assign(k, v);
+      pairs.emplace_back(k, v);
     }
   });
+  assignPairs(out, pairs);
 }
 
 void decodeAnnotations(Reader& r, dom::element e, const Path& p, CompactStringMap& out) {
+  StringPairs pairs;
   std::size_t total = 0;
   bool tooLong = false;
   r.stringMap(e, p, [&](std::string_view k, std::string_view v, const Path& kp) {
@@ -65,8 +68,9 @@ void decodeAnnotations(Reader& r, dom::element e, const Path& p, CompactStringMa
       r.invalid(kp, k, msg);
       return;
     }
-    out.insert_or_assign(k, v);
+    pairs.emplace_back(k, v);
   });
+  assignPairs(out, pairs);
 }
 
 }  // namespace

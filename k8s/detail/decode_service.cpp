@@ -266,15 +266,17 @@ void decodeService(KindContext& c, const RootFields& f, Service& s) {
         ports = value;
       } else if (key == "selector") {
         s.hasSelector = value.type() != dom::element_type::NULL_VALUE;
+        StringPairs pairs;
         r.stringMap(value, p, [&](std::string_view k, std::string_view v, const Path& kp) {
           if (auto msg = checkQualifiedName(k); !msg.empty()) {
             r.invalid(kp, k, msg);
           } else if (auto vmsg = checkLabelValue(v); !vmsg.empty()) {
             r.invalid(kp, v, vmsg);
           } else {
-            s.selector.insert_or_assign(k, v);
+            pairs.emplace_back(k, v);
           }
         });
+        assignPairs(s.selector, pairs);
       } else if (key == "externalIPs") {
         dom::array a;
         if (r.array(value, p, a) == Read::Ok) {

@@ -1,5 +1,6 @@
 #include "k8s/detail/json_reader.h"
 
+#include <algorithm>
 #include <charconv>
 #include <climits>
 
@@ -269,6 +270,14 @@ void assignString(StringMap& map, std::string_view key, std::string_view value) 
                              std::forward_as_tuple(value));
   if (map.size() == before) {
     it->second.assign(value);
+  }
+}
+
+void assignPairs(CompactStringMap& map, StringPairs& pairs) {
+  std::stable_sort(pairs.begin(), pairs.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [key, value] : pairs) {
+    map.insert_or_assign(key, value);
   }
 }
 

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/ip.h"
@@ -162,5 +163,11 @@ class Reader {
 /// map[key] = value, the last one winning on duplicate keys as in Go's encoding/json. O(1) when
 /// keys arrive sorted, as the API server writes them.
 void assignString(StringMap& map, std::string_view key, std::string_view value);
+
+/// A JSON object's accepted pairs, in document order, for assignPairs.
+using StringPairs = std::vector<std::pair<std::string_view, std::string_view>>;
+/// Adds `pairs` to `map`, the last one winning on duplicate keys. Sorted first, so that every
+/// insert is an append: O(n log n) however the document orders its keys.
+void assignPairs(CompactStringMap& map, StringPairs& pairs);
 
 }  // namespace kdp::k8s::detail

@@ -1728,3 +1728,23 @@ TEST_CASE("decode: throughput of a cluster-sized LIST", "[.decode-perf]") {
   std::printf("decode perf: total on a fresh thread %.1f ms\n", freshMs);
   CHECK(svcMs + epsMs < 150);
 }
+
+TEST_CASE("decode: labels, annotations and selector in any key order; a repeated key keeps the last",
+          "[decode]") {
+  const char* json = R"({"kind":"Service","apiVersion":"v1",
+    "metadata":{"name":"a","namespace":"x","labels":{"z":"1","a":"2","m":"3","a":"4"},
+                "annotations":{"y/b":"1","x/a":"2","y/b":"3"}},
+    "spec":{"selector":{"tier":"web","app":"shop","tier":"api"},"ports":[{"port":80}]}})";
+  DecodeResult r = decodeJson(json, "api");
+  REQUIRE(r.errors.empty());
+  REQUIRE(r.objects.size() == 1);
+  const auto& s = std::get<Service>(r.objects[0]);
+  CHECK(s.meta.labels == StringMap{{"a", "4"}, {"m", "3"}, {"z", "1"}});
+  CHECK(s.meta.annotations == StringMap{{"x/a", "2"}, {"y/b", "3"}});
+  CHECK(s.selector == StringMap{{"app", "shop"}, {"tier", "api"}});
+  std::string keys;
+  for (const auto& [k, v] : s.meta.labels) {
+    keys += k;
+  }
+  CHECK(keys == "amz");
+}
