@@ -207,15 +207,12 @@ void forEachTail(std::string_view tails, Fn&& fn) {
 /// Appends a record tail to `set` unless an identical one is there.
 void addTail(RRset& set, std::string_view tail) {
   // Records are small and sets short; a linear duplicate check keeps the order stable.
-  for (std::string_view t = set.tails; t.size() >= 10;) {
-    const std::size_t len = tailSize(t);
-    if (t.substr(0, len) == tail) {
-      return;
-    }
-    t.remove_prefix(len);
+  bool present = false;
+  forEachTail(set.tails, [&](std::string_view t) { present = present || t == tail; });
+  if (!present) {
+    set.tails += tail;
+    ++set.count;
   }
-  set.tails += tail;
-  ++set.count;
 }
 
 /// Appends a complete additional record unless the set has it already.
@@ -238,11 +235,7 @@ void mergeInto(Node& into, const Node& from) {
   }
   for (const auto& set : from.rrsets) {
     RRset& dst = rrsetOf(into, set.type);
-    for (std::string_view t = set.tails; t.size() >= 10;) {
-      const std::size_t len = tailSize(t);
-      addTail(dst, t.substr(0, len));
-      t.remove_prefix(len);
-    }
+    forEachTail(set.tails, [&](std::string_view t) { addTail(dst, t); });
     // Additional records: an uncompressed owner name, then a tail.
     for (std::string_view a = set.additional; !a.empty();) {
       std::size_t nameLen = 0;
@@ -861,6 +854,7 @@ std::shared_ptr<const Zone> ZoneCompiler::update(const k8s::Update& update) {
         ++zone->nodeCount_;
       }
     }
+    bytes.shrink_to_fit();  // the shard lives on: no growth slack
     auto storage =
         std::make_shared<Zone::ShardStorage>(0, std::move(bytes), Zone::Shard::slotsFor(count));
     Zone::Shard& shard = storage->single;

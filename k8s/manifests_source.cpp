@@ -182,9 +182,15 @@ bool byKey(const SharedObject& a, const SharedObject& b) {
 /// The objects a file defines, sorted by key, one per key.
 using FileObjects = std::vector<SharedObject>;
 
+/// The first object of [first, last) (sorted by key) whose key is not less than `key`.
+template <class It>
+It lowerBoundByKey(It first, It last, const ObjectKey& key) {
+  return std::lower_bound(first, last, key,
+                          [](const SharedObject& o, const ObjectKey& k) { return keyOf(o) < k; });
+}
+
 const SharedObject* findIn(const FileObjects& objects, const ObjectKey& key) {
-  auto it = std::lower_bound(objects.begin(), objects.end(), key,
-                             [](const SharedObject& o, const ObjectKey& k) { return keyOf(o) < k; });
+  auto it = lowerBoundByKey(objects.begin(), objects.end(), key);
   return it != objects.end() && keyOf(*it) == key ? &*it : nullptr;
 }
 
@@ -954,11 +960,7 @@ void ManifestsSource::refreshFile(const std::string& path, std::vector<Touch>& t
     bool kept = false;
     if (auto key = keyOf(e); key && findIn(next, *key) == nullptr) {
       if (const SharedObject* old = findIn(file.objects, *key)) {
-        auto at = std::lower_bound(next.begin(), next.end(), *key,
-                                   [](const SharedObject& o, const ObjectKey& k) {
-                                     return keyOf(o) < k;
-                                   });
-        next.insert(at, *old);
+        next.insert(lowerBoundByKey(next.begin(), next.end(), *key), *old);
         kept = true;
       }
     }
@@ -1045,12 +1047,11 @@ std::vector<const T*> ManifestsSource::effectiveOf(Kind kind, const Namespaces& 
   // walk of the file's range for the kind that skips other namespaces by binary search); then
   // by namespace and name, keeping the first of each: the winner.
   std::vector<const T*> out;
-  auto keyLess = [](const SharedObject& o, const ObjectKey& k) { return keyOf(o) < k; };
   for (auto file = files_.rbegin(); file != files_.rend(); ++file) {
     const FileObjects& objects = file->second.objects;
     auto it = objects.begin();
     for (auto ns = namespaces.begin(); ns != namespaces.end();) {
-      it = std::lower_bound(it, objects.end(), ObjectKey{kind, *ns, {}}, keyLess);
+      it = lowerBoundByKey(it, objects.end(), ObjectKey{kind, *ns, {}});
       if (it == objects.end() || kindOf(*it) != kind) {
         break;
       }

@@ -194,8 +194,12 @@ std::string& CompactStringMap::operator[](std::string_view key) {
 }
 
 void CompactStringMap::emplace(std::string_view key, std::string_view value) {
-  if (!contains(key)) {
-    insert_or_assign(key, value);
+  if (!items_) {
+    items_ = std::make_unique<std::vector<value_type>>();
+  }
+  auto it = lowerBoundOf(*items_, key);
+  if (it == items_->end() || it->first != key) {
+    items_->emplace(it, std::string(key), std::string(value));
   }
 }
 
